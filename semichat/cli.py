@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "backend":
         from .embedded import run_backend
 
-        run_backend(args.host, args.port)
+        run_backend(Settings.from_env(), args.host, args.port)
         return
     configure_logging(args.log_level)
     try:

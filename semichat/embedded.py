@@ -20,7 +20,8 @@ from .settings import Settings
 START_TIMEOUT_S = 60.0
 
 
-def run_backend(host: str = "127.0.0.1", port: int = 0) -> None:
+def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -31,12 +32,22 @@ def run_backend(host: str = "127.0.0.1", port: int = 0) -> None:
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
-    print(json.dumps({"endpoint": f"http://{bound_host}:{bound_port}"}), flush=True)
+    endpoint = f"http://{bound_host}:{bound_port}"
+    asyncio.run(_provision(settings.with_overrides(endpoint_url=endpoint)))
+    print(json.dumps({"endpoint": endpoint}), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
     server.stop()
+
+
+async def _provision(settings: Settings) -> None:
+    from .aws import open_clients
+    from .provision import ensure_tables
+
+    async with open_clients(settings) as clients:
+        await ensure_tables(clients.dynamodb, settings.table_prefix)
 
 
 @asynccontextmanager

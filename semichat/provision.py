@@ -63,8 +63,15 @@ async def ensure_tables(dynamodb: Any, prefix: str) -> list[str]:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ResourceInUseException":
                 raise
-    for name in created:
-        await _wait_active(dynamodb, name)
+    for spec in TABLE_SPECS:
+        if spec.name(prefix) not in created:
+            continue
+        await _wait_active(dynamodb, spec.name(prefix))
+        if spec.ttl_attribute:
+            await dynamodb.update_time_to_live(
+                TableName=spec.name(prefix),
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
+            )
     return created
 
 
