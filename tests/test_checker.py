@@ -350,3 +350,10 @@ def test_an_ok_send_wins_over_an_unknown_send_with_the_same_key() -> None:
     events += [note(u, "m1", 1.5, idempotencyKey="k1") for u in USERS]
     r = run(events)
     assert (r["wire"]["delivered"], r["wire"]["recovered"], r["wire"]["unexpected"]) == (3, 0, 0)
+
+
+def test_deliveries_received_at_the_same_instant_are_not_reordered() -> None:
+    # m2 is logged first, so nothing but the tie rule keeps it from counting as "earlier".
+    events = [*base(), send("m2", 2.0, acked=2.1), send("m1", 1.0, acked=1.1)]
+    events += [note("b", "m2", 3.0), note("b", "m1", 3.0), note("c", "m1", 3.0)]
+    assert run(events)["wire"]["reordered"] == 0
