@@ -16,7 +16,6 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
-import numpy as np
 import pandas as pd
 
 SEND = "send"
@@ -181,16 +180,16 @@ def empty_events() -> pd.DataFrame:
 
 def events_frame(records: list[Mapping[str, Any]]) -> pd.DataFrame:
     """Build the checker's event table (columns :data:`COLUMNS`) from parsed events."""
-    columns: dict[str, Any] = {}
-    for name in COLUMNS:
-        values = [r.get(name) for r in records]
-        if name in FLOAT_COLUMNS:
-            columns[name] = np.array(values, dtype=float) if values else np.empty(0)
-        elif name in OBJECT_COLUMNS:
-            columns[name] = pd.Series(values, dtype=object)
-        else:
-            columns[name] = pd.Series(values, dtype="str")
-    return pd.DataFrame(columns)
+    frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
+    # A column no event filled comes back all-NaN float (or object when empty): make the
+    # types the same for every run so downstream code never sees a float "messageId".
+    fixed = {c: pd.to_numeric(frame[c], errors="coerce").astype(float) for c in FLOAT_COLUMNS}
+    fixed |= {
+        c: frame[c].astype(object)
+        for c in (*STRING_COLUMNS, *OBJECT_COLUMNS)
+        if frame[c].dtype == float
+    }
+    return frame.assign(**fixed)
 
 
 def read_events(paths_or_dir: str | Path | Iterable[str | Path]) -> pd.DataFrame:
