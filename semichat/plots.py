@@ -7,9 +7,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
 
 LEVEL_LABELS = {"wire": "wire (SSE notification)", "user_view": "user view (after refetch)"}
 
@@ -20,8 +20,12 @@ def latency_distribution(tables: dict[str, pd.DataFrame], path: Path) -> Path:
     for level, table in tables.items():
         values = np.sort(table.loc[table["expected"], "latency_ms"].dropna().to_numpy())
         if len(values):
-            ax.step(values, np.arange(1, len(values) + 1) / len(values), where="post",
-                    label=f"{LEVEL_LABELS[level]} (n={len(values)})")
+            ax.step(
+                values,
+                np.arange(1, len(values) + 1) / len(values),
+                where="post",
+                label=f"{LEVEL_LABELS[level]} (n={len(values)})",
+            )
     ax.set_xscale("symlog", linthresh=10)
     ax.set_xlabel("latency from send to receipt (ms)")
     ax.set_ylabel("fraction of deliveries")
@@ -40,8 +44,12 @@ def deliveries_over_time(events: pd.DataFrame, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4))
     if len(events):
         start = events["t"].min()
-        for kind, label in (("send", "sends"), ("notification", "notifications"),
-                            ("view", "messages shown"), ("disconnect", "disconnects")):
+        for kind, label in (
+            ("send", "sends"),
+            ("notification", "notifications"),
+            ("view", "messages shown"),
+            ("disconnect", "disconnects"),
+        ):
             times = events.loc[events["type"] == kind, "t"] - start
             if len(times):
                 counts = times.astype(int).value_counts().sort_index()

@@ -87,9 +87,7 @@ def summary_table(results: dict[str, Any]) -> str:
     ]
     lines = [f"{'':14}{'wire':>12}{'user view':>12}"]
     for label, key in rows:
-        lines.append(
-            f"{label:14}" + "".join(f"{results[lv].get(key, 0):>12}" for lv in LEVELS)
-        )
+        lines.append(f"{label:14}" + "".join(f"{results[lv].get(key, 0):>12}" for lv in LEVELS))
     for q in ("p50", "p95", "p99", "max"):
         cells = []
         for lv in LEVELS:

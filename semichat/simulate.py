@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ class SimulationParams:
     processes: int = 1
     drain: float = 8.0
     grace: float = 5.0
-    load: LoadConfig = LoadConfig()
+    load: LoadConfig = field(default_factory=LoadConfig)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,7 +74,7 @@ def free_port() -> int:
 
 
 def _get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 (loopback only)
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
         return json.loads(resp.read())
 
 
@@ -157,17 +157,24 @@ def run_locust(params: SimulationParams, target: str, run_dir: Path, started: fl
             locust_command(params, target, run_dir), env=env, stdout=out, stderr=subprocess.STDOUT
         )
         try:
+            # On a terminal one line updates in place; in a log, a line every few seconds.
+            tty = sys.stdout.isatty()
+            ticks = 0
             while proc.poll() is None:
                 elapsed = time.time() - started
                 phase = "sending" if elapsed < params.duration else "draining"
-                print(
-                    f"\r  {elapsed:5.0f}/{total:.0f} s  {phase:9}  "
-                    f"events recorded: {_count_events(run_dir / 'events'):>8}",
-                    end="",
-                    flush=True,
-                )
+                if tty or ticks % 5 == 0:
+                    lead = "\r" if tty else ""
+                    print(
+                        f"{lead}  {elapsed:5.0f}/{total:.0f} s  {phase:9}  "
+                        f"events recorded: {_count_events(run_dir / 'events'):>8}",
+                        end="" if tty else "\n",
+                        flush=True,
+                    )
+                ticks += 1
                 time.sleep(1)
-            print()
+            if tty:
+                print()
         finally:
             # Bounded: Locust stops itself at -t, and is stopped here if it overruns.
             if proc.poll() is None:
@@ -179,17 +186,6 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
     from .report import write_report
 
     run_dir = run_directory(out, params.scenario)
-    started = time.time()
-    load = replace(
-        params.load,
-        run_dir=str(run_dir),
-        run_tag=params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:],
-        send_until=started + params.duration,
-        users=params.users,
-        duration=params.duration + params.drain,
-    )
-    params = replace(params, load=load)
-    (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
     markers = Recorder(run_dir / "events")
     server = None
     try:
@@ -197,6 +193,17 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
             target = params.target.rstrip("/")
         else:
             server, target = start_server(params.backend, run_dir)
+        started = time.time()
+        load = replace(
+            params.load,
+            run_dir=str(run_dir),
+            run_tag=params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:],
+            send_until=started + params.duration,
+            users=params.users,
+            duration=params.duration + params.drain,
+        )
+        params = replace(params, load=load, target=target)
+        (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
         before = _get_json(f"{target}/metrics")
         markers.record("run", phase="start", params={"scenario": params.scenario})
         code = run_locust(params, target, run_dir, started)
