@@ -103,3 +103,32 @@ def summary_table(results: dict[str, Any]) -> str:
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")
     return "\n".join(lines)
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's raw events, and its results judged afresh from them (for notebooks).
+
+    The checker runs again rather than trusting `results.json`, so a notebook always shows
+    what the current checker says of the recorded history.
+    """
+    path = Path(run_dir)
+    params = json.loads((path / "params.json").read_text())
+    events = read_events(path / "events")
+    results = check(events, grace_s=float(params.get("grace", 5.0)))
+    results["params"] = params
+    metrics_path = path / "server_metrics.json"
+    if metrics_path.exists():
+        results["sqs"] = sqs_cost(json.loads(metrics_path.read_text()), events)
+        results["sqs_requests_per_user_minute"] = results["sqs"]["per_user_minute"]
+    return events, results
+
+
+def results_frame(results: dict[str, Any]) -> pd.DataFrame:
+    """The two levels side by side, one row per figure."""
+    rows = {}
+    for level in LEVELS:
+        r = results[level]
+        flat = {k: v for k, v in r.items() if not isinstance(v, dict | list)}
+        flat.update({f"latency {k} (ms)": v for k, v in r["latency_ms"].items()})
+        rows[level] = flat
+    return pd.DataFrame(rows)
