@@ -13,6 +13,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,14 @@ def synthetic_history(n_events: int, seed: int = 1) -> list[dict[str, Any]]:
     return events
 
 
+def write_files(run_dir: Path, history: list[dict[str, Any]], files: int) -> None:
+    """Spread the events over files at random, as several writer processes would."""
+    writer = np.random.default_rng(2).integers(0, files, len(history))
+    for w in range(files):
+        chosen = np.flatnonzero(writer == w)
+        append_events(run_dir / "events" / f"w{w}.jsonl", (history[i] for i in chosen))
+
+
 def timed(label: str, fn: Callable[[], Any]) -> Any:
     start = time.perf_counter()
     result = fn()
@@ -114,15 +123,11 @@ def main() -> None:
     print(f"events: {len(history):,}")
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp)
-        rng = np.random.default_rng(2)
-        writer = rng.integers(0, args.files, len(history))
-
-        def write() -> None:
-            for w in range(args.files):
-                chosen = np.flatnonzero(writer == w)
-                append_events(run_dir / "events" / f"w{w}.jsonl", (history[i] for i in chosen))
-
-        timed(f"append_events to {args.files} files", write)
+        timed(
+            f"append_events to {args.files} files",
+            partial(write_files, run_dir, history, args.files),
+        )
+        del history  # keep the measurements below free of the generator's memory
         paths = event_files(run_dir)
         size = sum(p.stat().st_size for p in paths) / 1e6
         print(f"on disk: {size:,.0f} MB")
