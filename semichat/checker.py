@@ -39,8 +39,12 @@ The unit is the pair (message, recipient user). Definitions, per level:
 - **valid**: no lost and no unexpected pair (Jepsen's rule).
 
 The run ends at the last ``run`` event with phase ``end``, else at the last event. An ok send
-without ``ackedAt`` is taken as acknowledged at its ``t``. Everything is vectorised: the cost is
-a few sorts and hash look-ups over the events, with no Python loop over events or messages.
+without ``ackedAt`` is taken as acknowledged at its ``t``. A stream opens at its first
+``connect`` and closes at its last ``disconnect`` (never before it opened); a ``disconnect``
+of a stream never connected is ignored, and so is a delivery that names no user.
+
+Everything is vectorised: the cost is a few sorts and hash look-ups over the events, with no
+Python loop over events or messages.
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ class _History:
     user_ids: npt.NDArray[np.object_]
     message_ids: npt.NDArray[np.object_]
     conversation_ids: npt.NDArray[np.object_]
+    n_sent: int
     sends: dict[str, int]
     streams: dict[str, int]
     # Expected-or-not pairs of ok messages, sorted by pair key (message * n_users + user).
@@ -138,10 +143,6 @@ class _History:
     @property
     def n_users(self) -> int:
         return len(self.user_ids)
-
-    @property
-    def n_sent(self) -> int:
-        return len(np.unique(self.pair_message))
 
 
 def _history(events: pd.DataFrame, grace_s: float) -> _History:
@@ -224,6 +225,9 @@ def _history(events: pd.DataFrame, grace_s: float) -> _History:
     for lv, d, users in zip(levels, level_events, level_user_codes, strict=True):
         m = msg_codes[offset : offset + len(d)].astype(np.int64)
         offset += len(d)
+        # A delivery that names no user cannot be paired with a recipient: ignore it.
+        named = users >= 0
+        d, m, users = d[named], m[named], users[named]
         d_status, d_sent, d_conv = status[m], sent_at[m], conversation[m]
         j = unk_keys.get_indexer(_str(d["idempotencyKey"])) if len(unk_keys) else None
         if j is not None:
@@ -280,6 +284,7 @@ def _history(events: pd.DataFrame, grace_s: float) -> _History:
         grace_s=grace_s,
         user_ids=np.asarray(user_ids, dtype=object),
         message_ids=np.asarray(message_ids, dtype=object),
+        n_sent=len(ok),
         conversation_ids=np.asarray(conv_ids, dtype=object),
         sends={
             "attempted": len(sends),
@@ -339,7 +344,8 @@ def _analyse(h: _History, level: Level) -> _LevelResult:
 
     # Real-time order, per (recipient, conversation), over first deliveries of known messages.
     known = status >= _UNKNOWN
-    group = d.user[first] * max(len(h.conversation_ids), 1) + d.conversation[first]
+    # Conversation codes start at -1 (a send that named none), hence the + 1.
+    group = d.user[first] * (len(h.conversation_ids) + 1) + d.conversation[first] + 1
     idx = np.flatnonzero(known)
     idx = idx[np.lexsort((d.sent_at[first][idx], first_t[idx], group[idx]))]
     g = group[idx]
