@@ -39,8 +39,12 @@ The unit is the pair (message, recipient user). Definitions, per level:
 - **valid**: no lost and no unexpected pair (Jepsen's rule).
 
 The run ends at the last ``run`` event with phase ``end``, else at the last event. An ok send
-without ``ackedAt`` is taken as acknowledged at its ``t``. Everything is vectorised: the cost is
-a few sorts and hash look-ups over the events, with no Python loop over events or messages.
+without ``ackedAt`` is taken as acknowledged at its ``t``. A stream opens at its first
+``connect`` and closes at its last ``disconnect`` (never before it opened); a ``disconnect``
+of a stream never connected is ignored, and so is a delivery that names no user.
+
+Everything is vectorised: the cost is a few sorts and hash look-ups over the events, with no
+Python loop over events or messages.
 """
 
 from __future__ import annotations
@@ -121,6 +125,7 @@ class _History:
     user_ids: npt.NDArray[np.object_]
     message_ids: npt.NDArray[np.object_]
     conversation_ids: npt.NDArray[np.object_]
+    n_sent: int
     sends: dict[str, int]
     streams: dict[str, int]
     # Expected-or-not pairs of ok messages, sorted by pair key (message * n_users + user).
@@ -138,10 +143,6 @@ class _History:
     @property
     def n_users(self) -> int:
         return len(self.user_ids)
-
-    @property
-    def n_sent(self) -> int:
-        return len(np.unique(self.pair_message))
 
 
 def _history(events: pd.DataFrame, grace_s: float) -> _History:
@@ -224,6 +225,9 @@ def _history(events: pd.DataFrame, grace_s: float) -> _History:
     for lv, d, users in zip(levels, level_events, level_user_codes, strict=True):
         m = msg_codes[offset : offset + len(d)].astype(np.int64)
         offset += len(d)
+        # A delivery that names no user cannot be paired with a recipient: ignore it.
+        named = users >= 0
+        d, m, users = d[named], m[named], users[named]
         d_status, d_sent, d_conv = status[m], sent_at[m], conversation[m]
         j = unk_keys.get_indexer(_str(d["idempotencyKey"])) if len(unk_keys) else None
         if j is not None:
@@ -280,6 +284,7 @@ def _history(events: pd.DataFrame, grace_s: float) -> _History:
         grace_s=grace_s,
         user_ids=np.asarray(user_ids, dtype=object),
         message_ids=np.asarray(message_ids, dtype=object),
+        n_sent=len(ok),
         conversation_ids=np.asarray(conv_ids, dtype=object),
         sends={
             "attempted": len(sends),
@@ -324,49 +329,79 @@ class _LevelResult:
     events: int
 
 
+def _run_starts(sorted_codes: IntArray) -> BoolArray:
+    """True where a run of equal codes begins in a sorted array."""
+    starts = np.ones(len(sorted_codes), dtype=bool)
+    starts[1:] = sorted_codes[1:] != sorted_codes[:-1]
+    return starts
+
+
+def _find(sorted_keys: IntArray, queries: IntArray) -> tuple[BoolArray, IntArray]:
+    """Whether each query is among sorted unique keys, and where (0 when it is not)."""
+    if not len(sorted_keys):
+        return np.zeros(len(queries), dtype=bool), np.zeros(len(queries), dtype=np.int64)
+    pos = np.searchsorted(sorted_keys, queries).clip(max=len(sorted_keys) - 1)
+    found = sorted_keys[pos] == queries
+    return found, np.where(found, pos, 0)
+
+
+def _reordered(
+    group: IntArray, received_at: FloatArray, sent_at: FloatArray, acked_at: FloatArray
+) -> BoolArray:
+    """Whether each first delivery came after one, in its group, of a message sent after its ack.
+
+    Within a group sorted by receive time, the running maximum of send start over strictly
+    earlier deliveries is compared with the delivery's acknowledgement. Ties in receive time are
+    sorted by send start, so a tied partner never counts: its send start is at most ours, which
+    is at most our acknowledgement.
+    """
+    order = np.lexsort((sent_at, received_at, group))
+    g = group[order]
+    running = pd.Series(sent_at[order]).groupby(g).cummax().to_numpy()
+    prior = np.empty(len(order))
+    prior[1:] = running[:-1]
+    prior[_run_starts(g)] = -np.inf
+    reordered = np.zeros(len(order), dtype=bool)
+    reordered[order] = prior > acked_at[order]
+    return reordered
+
+
 def _analyse(h: _History, level: Level) -> _LevelResult:
     d = h.deliveries[level]
-    n_users = max(h.n_users, 1)
-    key = d.message * n_users + d.user
+    key = d.message * max(h.n_users, 1) + d.user
     order = np.lexsort((d.t, key))
-    key_sorted = key[order]
-    starts = np.flatnonzero(np.r_[True, key_sorted[1:] != key_sorted[:-1]]) if len(key) else []
-    starts = np.asarray(starts, dtype=np.int64)
+    starts = np.flatnonzero(_run_starts(key[order]))
     copies = np.diff(np.r_[starts, len(key)]).astype(np.int64)
     first = order[starts]  # the first delivery of each delivered pair
-    delivered_key = key_sorted[starts]
-    first_t, status = d.t[first], d.status[first]
+    delivered_key = key[first]
+    status = d.status[first]
 
     # Real-time order, per (recipient, conversation), over first deliveries of known messages.
-    known = status >= _UNKNOWN
-    group = d.user[first] * max(len(h.conversation_ids), 1) + d.conversation[first]
-    idx = np.flatnonzero(known)
-    idx = idx[np.lexsort((d.sent_at[first][idx], first_t[idx], group[idx]))]
-    g = group[idx]
-    running = pd.Series(d.sent_at[first][idx]).groupby(g).cummax().to_numpy()
-    prior = np.r_[-np.inf, running[:-1]]
-    prior[np.r_[True, g[1:] != g[:-1]] if len(g) else []] = -np.inf
-    reordered_delivered = np.zeros(len(delivered_key), dtype=bool)
-    reordered_delivered[idx] = prior > d.acked_at[first][idx]
+    known = np.flatnonzero(status >= _UNKNOWN)
+    fk = first[known]
+    # Conversation codes start at -1 (a send that named none), hence the + 1.
+    group = d.user[fk] * (len(h.conversation_ids) + 1) + d.conversation[fk] + 1
+    reordered_delivered = np.zeros(len(first), dtype=bool)
+    reordered_delivered[known] = _reordered(group, d.t[fk], d.sent_at[fk], d.acked_at[fk])
 
     # Join ok pairs with delivered pairs; both key arrays are sorted and unique.
-    pos = np.searchsorted(delivered_key, h.pair_key).clip(max=max(len(delivered_key) - 1, 0))
-    found = (
-        delivered_key[pos] == h.pair_key if len(delivered_key) else np.zeros(len(h.pair_key), bool)
-    )
-    pos_back = np.searchsorted(h.pair_key, delivered_key).clip(max=max(len(h.pair_key) - 1, 0))
-    is_ok_pair = (
-        h.pair_key[pos_back] == delivered_key if len(h.pair_key) else np.zeros(len(starts), bool)
-    )
+    found, pos = _find(delivered_key, h.pair_key)
+    is_ok_pair, _ = _find(h.pair_key, delivered_key)
+    n_pairs = len(h.pair_key)
+    deliveries = np.zeros(n_pairs, dtype=np.int64)
+    deliveries[found] = copies[pos[found]]
+    first_received_at = np.full(n_pairs, np.nan)
+    first_received_at[found] = d.t[first[pos[found]]]
+    reordered = np.zeros(n_pairs, dtype=bool)
+    reordered[found] = reordered_delivered[pos[found]]
 
-    present = h.present_until[level][h.pair_user] if h.n_users else np.zeros(0)
+    present = h.present_until[level][h.pair_user]
     expected = (h.pair_acked_at <= h.run_end - h.grace_s) & (present >= h.pair_acked_at)
-    safe = np.where(found, pos, 0)
     return _LevelResult(
         expected=expected,
-        deliveries=np.where(found, copies[safe] if len(copies) else 0, 0),
-        first_received_at=np.where(found, first_t[safe] if len(first_t) else np.nan, np.nan),
-        reordered=found & (reordered_delivered[safe] if len(first_t) else False),
+        deliveries=deliveries,
+        first_received_at=first_received_at,
+        reordered=reordered,
         copies=copies,
         status=status,
         message=d.message[first],

@@ -22,7 +22,7 @@ def send(
     t: float,
     *,
     user: str = "a",
-    conv: str = "c1",
+    conv: str | None = "c1",
     recipients: list[str] | None = None,
     outcome: str = "ok",
     acked: float | None = None,
@@ -357,3 +357,16 @@ def test_deliveries_received_at_the_same_instant_are_not_reordered() -> None:
     events = [*base(), send("m2", 2.0, acked=2.1), send("m1", 1.0, acked=1.1)]
     events += [note("b", "m2", 3.0), note("b", "m1", 3.0), note("c", "m1", 3.0)]
     assert run(events)["wire"]["reordered"] == 0
+
+
+def test_malformed_records_are_ignored_not_miscounted() -> None:
+    events = [*base(), send("m1", 1.0, recipients=["a", "b"]), send("m2", 2.0, conv=None)]
+    events += [note("a", "m1", 1.5), note("b", "m1", 1.5), {**note("b", "m1", 1.6), "user": None}]
+    events += [disconnect("z", 3.0, stream="never-opened")]
+    # m2's send named no conversation; its late delivery must not be grouped with m1's.
+    events += [note("a", "m2", 0.5), note("b", "m2", 2.5)]
+    r = run(events)
+    wire = r["wire"]
+    assert (wire["delivered"], wire["lost"], wire["duplicated"], wire["unexpected"]) == (4, 1, 0, 0)
+    assert (wire["reordered"], wire["events"]) == (0, 4)
+    assert r["streams"]["disconnects"] == 1

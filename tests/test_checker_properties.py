@@ -192,3 +192,146 @@ def test_checker_finds_exactly_the_injected_anomalies(
         assert len(examples) == min(exp.lost, 10)
         assert all(pair in exp.lost_pairs for pair in examples)
         assert len({tuple(pair) for pair in examples}) == len(examples)
+
+
+# A second property: on arbitrary messy histories (concurrent sends, every outcome, reused and
+# unknown message ids, reconnects, ties on a coarse time grid) the vectorised checker agrees with
+# a direct, loop-by-loop reading of the definitions in semichat.checker's docstring.
+
+PRIORITY = {"failed": 1, "unknown": 2, "ok": 3}
+
+
+def reference(events: list[Event], grace_s: float) -> dict[str, dict[str, int]]:
+    ends = [e["t"] for e in events if e["type"] == "run" and e.get("phase") == "end"]
+    run_end = max(ends) if ends else max(e["t"] for e in events)
+    limit = run_end - grace_s
+    sends = sorted((e for e in events if e["type"] == "send"), key=lambda e: e["t"])
+    ok: dict[str, Event] = {}
+    status: dict[str, int] = {}
+    first_send: dict[str, Event] = {}
+    for s in sends:
+        if s["messageId"] is None:
+            continue
+        mid = s["messageId"]
+        status[mid] = max(status.get(mid, 0), PRIORITY[s["outcome"]])
+        if s["outcome"] == "ok":
+            ok.setdefault(mid, s)
+        elif s["outcome"] == "unknown":
+            first_send.setdefault(mid, s)
+    first_send.update(ok)
+
+    streams: dict[str, list[Any]] = {}
+    for e in events:
+        if e["type"] == "connect" and e["stream"] not in streams:
+            streams[e["stream"]] = [e["user"], e["t"], None]
+    for e in events:
+        if e["type"] == "disconnect" and e["stream"] in streams:
+            st_ = streams[e["stream"]]
+            st_[2] = e["t"] if st_[2] is None else max(st_[2], e["t"])
+    wire = [(u, s, max(s, run_end if e is None else e)) for u, s, e in streams.values()]
+    spans: dict[tuple[str, str], list[float]] = {}
+    for e in events:
+        if e["type"] == "view":
+            spans.setdefault((e["user"], e["client"]), []).append(e["t"])
+    view = wire + [(u, min(ts), max(ts)) for (u, _), ts in spans.items()]
+
+    out = {}
+    for level, kind, intervals in (("wire", "notification", wire), ("user_view", "view", view)):
+        received: dict[tuple[str, str], list[float]] = {}
+        for e in events:
+            if e["type"] == kind:
+                received.setdefault((e["messageId"], e["user"]), []).append(e["t"])
+        counts = dict.fromkeys(
+            ["expected", "delivered", "lost", "not_expected", "misdirected", "reordered"], 0
+        )
+        latency = 0
+        for mid, s in ok.items():
+            for u in dict.fromkeys(s["recipients"]):
+                present = s["ackedAt"] <= limit and any(
+                    iu == u and a <= limit and b >= s["ackedAt"] for iu, a, b in intervals
+                )
+                got = (mid, u) in received
+                counts["expected" if present else "not_expected"] += 1
+                if present:
+                    counts["delivered" if got else "lost"] += 1
+                    latency += got
+        firsts = []
+        for (mid, u), ts in received.items():
+            if status.get(mid, 0) == 3 and u not in ok[mid]["recipients"]:
+                counts["misdirected"] += 1
+            if status.get(mid, 0) >= 2:
+                s = first_send[mid]
+                firsts.append((u, s["conversationId"], min(ts), s["t"], s.get("ackedAt")))
+        for u, c, t, _, acked in firsts:
+            counts["reordered"] += acked is not None and any(
+                u2 == u and c2 == c and t2 < t and sent2 > acked for u2, c2, t2, sent2, _ in firsts
+            )
+        counts |= {
+            "duplicated": sum(len(ts) > 1 for ts in received.values()),
+            "duplicate_copies": sum(len(ts) - 1 for ts in received.values()),
+            "unexpected": sum(status.get(mid, 0) <= 1 for mid, _ in received),
+            "recovered": sum(status.get(mid, 0) == 2 for mid, _ in received),
+            "latency_count": latency,
+        }
+        out[level] = counts
+    return out
+
+
+@st.composite
+def messy_histories(draw: st.DrawFn) -> list[Event]:
+    users = ["a", "b", "c", "d"][: draw(st.integers(2, 4))]
+    mids = [f"m{i}" for i in range(6)]
+    time = st.integers(0, 20).map(float)  # a coarse grid, so ties and boundaries happen
+    events: list[Event] = []
+    for i in range(draw(st.integers(0, 8))):
+        t = draw(time)
+        outcome = draw(st.sampled_from(["ok", "ok", "ok", "unknown", "failed"]))
+        events.append(
+            {
+                "type": "send",
+                "t": t,
+                "user": draw(st.sampled_from(users)),
+                "conversationId": draw(st.sampled_from(["c1", "c2"])),
+                "idempotencyKey": f"k{i}",
+                "recipients": draw(st.lists(st.sampled_from(users), min_size=1, max_size=4)),
+                "outcome": outcome,
+                "status": None,
+                "messageId": draw(st.sampled_from(mids)) if outcome != "failed" else f"f{i}",
+                "ackedAt": t + draw(st.integers(0, 4)) if outcome == "ok" else None,
+                "attempts": 1,
+            }
+        )
+    for i in range(draw(st.integers(0, 6))):
+        u, t = draw(st.sampled_from(users)), draw(time)
+        events.append({"type": "connect", "t": t, "user": u, "stream": f"s{i}"})
+        if draw(st.booleans()):
+            t_end = t + draw(st.integers(0, 10))
+            events.append({"type": "disconnect", "t": t_end, "user": u, "stream": f"s{i}"})
+    for _ in range(draw(st.integers(0, 25))):
+        kind = draw(st.sampled_from(["notification", "view"]))
+        events.append(
+            delivery(
+                kind,
+                draw(st.sampled_from(users)),
+                draw(st.sampled_from([*mids, "f0", "ghost"])),
+                draw(time),
+                "c1",
+            )
+        )
+    if draw(st.booleans()):
+        events.append({"type": "run", "t": draw(time) + 5.0, "phase": "end"})
+    return events
+
+
+@settings(max_examples=300, deadline=None)
+@given(messy_histories(), st.sampled_from([0.0, 3.0, 5.0]))
+def test_checker_agrees_with_a_direct_reading_of_the_definitions(
+    events: list[Event], grace_s: float
+) -> None:
+    if not events:
+        return
+    result = check(events_frame(events), grace_s=grace_s)
+    for level, want in reference(events, grace_s).items():
+        got = {k: result[level][k] for k in want if k != "latency_count"}
+        got["latency_count"] = result[level]["latency_ms"]["count"]
+        assert got == want, level
