@@ -62,6 +62,9 @@ class ConnectEvent(TypedDict):
     t: float
     user: str
     stream: str  # unique per SSE connection
+    # The tab or page holding the stream ("<user>/tab<n>"); the user view judges each client
+    # apart. Without it the event stands for the user's one client (the user id).
+    client: NotRequired[str]
 
 
 class DisconnectEvent(TypedDict):
@@ -70,6 +73,7 @@ class DisconnectEvent(TypedDict):
     user: str
     stream: str
     reason: str
+    client: NotRequired[str]
 
 
 class NotificationEvent(TypedDict):
@@ -79,6 +83,7 @@ class NotificationEvent(TypedDict):
     t: float
     user: str
     stream: str
+    client: NotRequired[str]
     eventId: str
     messageId: str
     conversationId: str
@@ -88,14 +93,17 @@ class NotificationEvent(TypedDict):
 
 
 class ViewEvent(TypedDict):
-    """A message first appearing in a user's view, after de-duplication and history refetch."""
+    """A message first appearing in one client's view, after de-duplication and history refetch."""
 
     type: Literal["view"]
     t: float
     user: str
-    client: str  # the user's page or session
+    # The user's tab, page or session; missing: the user's one client (old runs).
+    client: NotRequired[str]
     conversationId: str
     messageId: str
+    # The send's key, parsed from the message's text: it bridges messageId to a send whose
+    # outcome was "unknown", so that every delivery of the message counts as recovered.
     idempotencyKey: NotRequired[str]
 
 

@@ -43,18 +43,27 @@ def send(
     }
 
 
-def connect(user: str, t: float = 0.0, stream: str | None = None) -> Event:
-    return {"type": "connect", "t": t, "user": user, "stream": stream or f"s-{user}"}
+def with_client(event: Event, client: str | None) -> Event:
+    # Without a client field an event stands for its user's one client, as in old runs.
+    return event if client is None else {**event, "client": client}
 
 
-def disconnect(user: str, t: float, stream: str | None = None) -> Event:
-    return {
+def connect(
+    user: str, t: float = 0.0, stream: str | None = None, client: str | None = None
+) -> Event:
+    event = {"type": "connect", "t": t, "user": user, "stream": stream or f"s-{user}"}
+    return with_client(event, client)
+
+
+def disconnect(user: str, t: float, stream: str | None = None, client: str | None = None) -> Event:
+    event = {
         "type": "disconnect",
         "t": t,
         "user": user,
         "stream": stream or f"s-{user}",
         "reason": "closed",
     }
+    return with_client(event, client)
 
 
 def note(user: str, mid: str, t: float, conv: str = "c1", **extra: Any) -> Event:
@@ -70,16 +79,11 @@ def note(user: str, mid: str, t: float, conv: str = "c1", **extra: Any) -> Event
     }
 
 
-def view(user: str, mid: str, t: float, conv: str = "c1", **extra: Any) -> Event:
-    return {
-        "type": "view",
-        "t": t,
-        "user": user,
-        "client": f"p-{user}",
-        "conversationId": conv,
-        "messageId": mid,
-        **extra,
-    }
+def view(
+    user: str, mid: str, t: float, conv: str = "c1", client: str | None = None, **extra: Any
+) -> Event:
+    event = {"type": "view", "t": t, "user": user, "conversationId": conv, "messageId": mid}
+    return with_client({**event, **extra}, client)
 
 
 def end(t: float = END) -> Event:
@@ -116,7 +120,9 @@ def test_clean_history_has_no_anomalies() -> None:
     assert r["user_view"]["views_per_message"] == 3.0
     assert r["sends"] == {"attempted": 2, "ok": 2, "failed": 0, "unknown": 0}
     assert r["streams"] == {"connects": 3, "disconnects": 0, "users": 3}
-    assert r["run"] == {"start": 0.0, "end": END, "grace_s": 5.0}
+    assert r["run"] == {"start": 0.0, "end": END, "grace_s": 5.0, "late_ms": 5000.0}
+    assert (r["wire"]["late"], r["user_view"]["late"]) == (0, 0)
+    assert r["user_view"]["clients"] == 3  # one per user: no event names a client
     json.dumps(r)  # plain Python types only
 
 
@@ -264,7 +270,7 @@ def test_user_view_presence_from_client_events_without_a_stream() -> None:
     r = run(events)
     # a's page showed events from 0.5 to 30 (present after both acks); b's only at 1.5.
     assert (r["user_view"]["expected"], r["user_view"]["lost"]) == (3, 1)
-    assert r["user_view"]["lost_examples"] == [["m2", "a"]]
+    assert r["user_view"]["lost_examples"] == [["m2", "a", "a"]]  # [message, user, client]
     assert r["user_view"]["unexpected"] == 1  # m0 was never sent
     assert r["wire"]["expected"] == 0 and r["wire"]["not_expected"] == 3
 
@@ -370,3 +376,172 @@ def test_malformed_records_are_ignored_not_miscounted() -> None:
     assert (wire["delivered"], wire["lost"], wire["duplicated"], wire["unexpected"]) == (4, 1, 0, 0)
     assert (wire["reordered"], wire["events"]) == (0, 4)
     assert r["streams"]["disconnects"] == 1
+
+
+# Several clients (tabs) per user: the user view judges each client, the wire each user.
+
+
+def tabs_of(user: str, n: int = 3) -> list[str]:
+    return [f"{user}/tab{i}" for i in range(n)]
+
+
+def multitab_base(users: list[str] = USERS, n: int = 3) -> list[Event]:
+    """Every user with n tabs, each tab its own stream, connected throughout."""
+    return [connect(u, 0.0, f"s-{c}", client=c) for u in users for c in tabs_of(u, n)] + [end()]
+
+
+def test_each_tab_showing_a_message_once_is_not_a_duplicate() -> None:
+    events = [*multitab_base(), send("m1", 1.0), send("m2", 2.0)]
+    # One queue per user: one tab takes each notification, yet every tab shows both messages.
+    events += [note(u, m, t + 0.5) for u in USERS for m, t in (("m1", 1.0), ("m2", 2.0))]
+    events += [view(u, m, 3.0, client=c) for u in USERS for c in tabs_of(u) for m in ("m1", "m2")]
+    r = run(events)
+    uv = r["user_view"]
+    assert (uv["expected"], uv["delivered"], uv["lost"], uv["duplicated"]) == (18, 18, 0, 0)
+    assert (uv["clients"], uv["events"], uv["views_per_message"]) == (9, 18, 9.0)
+    assert uv["valid"] is True
+    wire = r["wire"]
+    assert (wire["expected"], wire["delivered"], wire["lost"], wire["duplicated"]) == (6, 6, 0, 0)
+    assert "clients" not in wire
+    assert r["streams"] == {"connects": 9, "disconnects": 0, "users": 3}
+
+
+def test_a_tab_that_never_shows_a_message_is_lost_and_one_showing_it_twice_duplicated() -> None:
+    events = [*multitab_base(), send("m1", 1.0), *(note(u, "m1", 1.5) for u in USERS)]
+    shown = [(u, c) for u in USERS for c in tabs_of(u) if c != "b/tab1"]
+    events += [view(u, "m1", 2.0, client=c) for u, c in shown]
+    events += [view("c", "m1", 2.5, client="c/tab2")]  # a client bug: shown twice in one tab
+    r = run(events)
+    uv = r["user_view"]
+    assert (uv["expected"], uv["delivered"], uv["lost"]) == (9, 8, 1)
+    assert (uv["duplicated"], uv["duplicate_copies"]) == (1, 1)
+    assert uv["lost_examples"] == [["m1", "b", "b/tab1"]]
+    assert r["wire"]["lost"] == 0
+    table = per_message_table(events_frame(events), level="user_view")
+    assert len(table) == 9 and table["client"].nunique() == 9
+    lost = table[table["lost"]]
+    assert lost[["messageId", "recipient", "client"]].values.tolist() == [["m1", "b", "b/tab1"]]
+    assert "client" not in per_message_table(events_frame(events)).columns
+
+
+def test_a_tab_is_expected_only_if_it_was_present_after_the_ack() -> None:
+    events = [
+        connect("a", 0.0, "s-a0", client="a/tab0"),
+        # a/tab1 closed before the ack and never came back: not expected.
+        connect("a", 0.0, "s-a1", client="a/tab1"),
+        disconnect("a", 1.05, "s-a1", client="a/tab1"),
+        # a/tab2 has no stream, but showed something after the ack: present, and lost here.
+        view("a", "m0", 0.5, client="a/tab2"),
+        view("a", "m0", 40.0, client="a/tab2"),
+        # a/tab3 opened only within the grace period: not expected.
+        connect("a", END - 1.0, "s-a3", client="a/tab3"),
+        send("m1", 1.0, recipients=["a"]),
+        send("m0", 0.0, recipients=["a"], acked=0.1),
+        view("a", "m1", 1.5, client="a/tab0"),
+        view("a", "m0", 0.2, client="a/tab0"),
+        end(),
+    ]
+    uv = run(events)["user_view"]
+    # tab0: m0 and m1 shown; tab1: m0 expected, lost; tab2: m0 shown (twice), m1 lost.
+    assert (uv["expected"], uv["delivered"], uv["lost"]) == (5, 3, 2)
+    assert (uv["not_expected"], uv["clients"]) == (3, 4)
+    assert uv["duplicated"] == 1  # a/tab2 showed m0 twice
+    assert uv["lost_examples"] == [["m0", "a", "a/tab1"], ["m1", "a", "a/tab2"]]
+
+
+def test_recipients_without_any_client_count_once_as_not_expected() -> None:
+    events = [*multitab_base(["a"]), send("m1", 1.0, recipients=["a", "b"])]
+    events += [view("a", "m1", 2.0, client=c) for c in tabs_of("a")]
+    uv = run(events)["user_view"]
+    assert (uv["expected"], uv["delivered"], uv["not_expected"], uv["clients"]) == (3, 3, 1, 3)
+
+
+def test_a_misdirected_view_and_order_per_tab() -> None:
+    events = [*multitab_base(["a", "b"], n=2)]
+    events += [send("m1", 1.0, recipients=["a", "b"]), send("m2", 2.0, recipients=["a", "b"])]
+    events += [view("c", "m1", 3.0, client="c/tab0")]  # c is no recipient
+    # a/tab0 shows m2 before m1: reordered; a/tab1 shows them in order.
+    events += [view("a", "m2", 3.0, client="a/tab0"), view("a", "m1", 3.1, client="a/tab0")]
+    events += [view("a", "m1", 3.0, client="a/tab1"), view("a", "m2", 3.1, client="a/tab1")]
+    uv = run(events)["user_view"]
+    assert (uv["misdirected"], uv["reordered"], uv["delivered"], uv["lost"]) == (1, 1, 4, 4)
+
+
+def test_the_small_committed_run_still_checks() -> None:
+    small = Path(__file__).resolve().parent / "data" / "runs" / "chat-small"
+    r = check(read_events(small))
+    uv, wire = r["user_view"], r["wire"]
+    # One tab per user: the user view has as many clients as users, and as many pairs.
+    assert uv["clients"] == r["streams"]["users"] > 0
+    assert uv["expected"] == wire["expected"] > 0
+    assert uv["lost"] == uv["duplicated"] == uv["unexpected"] == 0
+    assert wire["late"] == uv["late"] == 0
+
+
+# Sends whose outcome is unknown: a messageId reaches the checker through a view's parsed key.
+
+
+def test_views_bridge_a_message_to_an_unknown_send_for_every_delivery() -> None:
+    events = [*base(), send(None, 1.0, outcome="unknown", key="k-timeout")]
+    events += [send(None, 1.5, outcome="unknown", key="k-never-stored")]
+    events += [send("m2", 2.0)]
+    # The server did store k-timeout's message as srv-1: notifications carry no key, but the
+    # views parsed it from the message's text, for b only.
+    events += [note(u, "srv-1", 1.2) for u in USERS]
+    events += [view("b", "srv-1", 1.3, idempotencyKey="k-timeout"), view("c", "srv-1", 1.3)]
+    events += delivered_everywhere("m2", 2.5)
+    # A view of an ok message carrying its own key changes nothing.
+    events += [view("a", "m2", 2.6, idempotencyKey="k-m2")]
+    r = run(events)
+    wire, uv = r["wire"], r["user_view"]
+    assert (wire["recovered"], wire["recovered_messages"], wire["unexpected"]) == (3, 1, 0)
+    assert (uv["recovered"], uv["recovered_messages"], uv["unexpected"]) == (2, 1, 0)
+    assert (wire["delivered"], uv["delivered"], uv["duplicated"]) == (3, 3, 1)
+    assert wire["valid"] is True and uv["valid"] is True
+    # Without the key the same deliveries are unexpected: the bridge is what matches them.
+    bare = [{k: v for k, v in e.items() if k != "idempotencyKey"} for e in events]
+    bare = [e for e in bare if e["type"] != "send" or e["messageId"]]
+    assert (run(bare)["wire"]["unexpected"], run(bare)["user_view"]["unexpected"]) == (3, 2)
+
+
+def test_a_bridged_message_that_was_sent_ok_is_not_recovered() -> None:
+    # The key of an unknown first try names a message that a later ok send also reported.
+    events = [*base(), send(None, 0.5, outcome="unknown", key="k1"), send("m1", 1.0, key="k1")]
+    events += [note(u, "m1", 1.5) for u in USERS]
+    events += [view(u, "m1", 1.6, idempotencyKey="k1") for u in USERS]
+    r = run(events)
+    for level in ("wire", "user_view"):
+        assert (r[level]["delivered"], r[level]["recovered"], r[level]["unexpected"]) == (3, 0, 0)
+
+
+# Late: delivered, but long after the send (a long poll cancelled on disconnect swallows a
+# notification until the SQS visibility timeout of 30 s brings it back).
+
+
+def test_late_counts_expected_pairs_delivered_after_late_ms() -> None:
+    events = [*base(), send("m1", 1.0), send("m2", 2.0)]
+    events += [note("a", "m1", 1.5), note("b", "m1", 31.2), note("c", "m1", 6.0)]
+    events += [note("a", "m2", 7.0001), note("b", "m2", 2.5), note("b", "m2", 40.0)]
+    events += [note("d", "m1", 50.0)]  # misdirected, not late
+    r = run(events)
+    wire = r["wire"]
+    # c's m1 took exactly 5 s: not late; b's m1 took 30.2 s and a's m2 5.0001 s.
+    assert (wire["delivered"], wire["lost"], wire["late"]) == (5, 1, 2)
+    assert wire["latency_ms"]["max"] == pytest.approx(30200.0)
+    assert run(events, late_ms=1000.0)["wire"]["late"] == 3
+    assert run(events, late_ms=60000.0)["wire"]["late"] == 0
+    assert run(events, late_ms=1000.0)["run"]["late_ms"] == 1000.0
+    table = per_message_table(events_frame(events), late_ms=1000.0)
+    late = table[table["late"]].sort_values(["messageId", "recipient"])
+    assert late[["messageId", "recipient"]].values.tolist() == [
+        ["m1", "b"],
+        ["m1", "c"],
+        ["m2", "a"],
+    ]
+
+
+def test_late_pairs_not_expected_are_not_counted() -> None:
+    events = [connect("a"), connect("b", 0.0), disconnect("b", 0.5), end()]
+    events += [send("m1", 1.0, recipients=["a", "b"]), note("a", "m1", 20.0), note("b", "m1", 20.0)]
+    wire = run(events)["wire"]
+    assert (wire["expected"], wire["late"], wire["not_expected_delivered"]) == (1, 1, 1)
