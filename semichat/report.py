@@ -81,11 +81,14 @@ def summary_table(results: dict[str, Any]) -> str:
         ("expected", "expected"),
         ("delivered", "delivered"),
         ("lost", "lost"),
+        ("late", "late"),
         ("duplicated", "duplicated"),
         ("reordered", "reordered"),
         ("unexpected", "unexpected"),
     ]
     lines = [f"{'':14}{'wire':>12}{'user view':>12}"]
+    # The units differ: pairs are (message, user) on the wire, (message, client) in the view.
+    lines.append(f"{'unit':14}{'user':>12}{'client':>12}")
     for label, key in rows:
         lines.append(f"{label:14}" + "".join(f"{results[lv].get(key, 0):>12}" for lv in LEVELS))
     for q in ("p50", "p95", "p99", "max"):
@@ -99,6 +102,9 @@ def summary_table(results: dict[str, Any]) -> str:
         f"sends: {sends.get('attempted', 0)} attempted, {sends.get('ok', 0)} ok, "
         f"{sends.get('failed', 0)} failed, {sends.get('unknown', 0)} unknown"
     )
+    clients = results["user_view"].get("clients")
+    if clients is not None:
+        lines.append(f"clients (tabs) in the user view: {clients}")
     cost = results.get("sqs_requests_per_user_minute")
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from semichat.checker import check
+from semichat.events import events_frame
 from semichat.loadgen.config import LoadConfig
 from semichat.loadgen.recorder import Recorder
-from semichat.loadgen.view import ChatView
+from semichat.loadgen.view import ChatView, idempotency_key, message_text
 from semichat.report import sqs_cost, summary_table
 from semichat.simulate import run_directory
 
@@ -21,6 +23,51 @@ def test_view_shows_each_message_once_in_server_order() -> None:
     assert view.merge([{"messageId": "b"}, {"messageId": "c"}, {"messageId": "a"}]) == ["c"]
     assert view.messages == ["a", "b", "c"]
     assert "c" in view and "z" not in view
+
+
+def test_the_idempotency_key_is_parsed_back_from_a_message_text() -> None:
+    key = "0123456789abcdef0123456789abcdef"
+    assert idempotency_key({"text": message_text("sim-w0-u1", 7, key)}) == key
+    assert idempotency_key({"text": "sim-w0-u1 #7 [k-1_x]  "}) == "k-1_x"
+    # Defensive: anything else carries no key.
+    for message in ({"text": "hello"}, {"text": "a [b c]"}, {"text": "[k] then more"},
+                    {"text": None}, {"text": 42}, {}, {"text": "u #1 []"}):  # fmt: skip
+        assert idempotency_key(message) is None, message
+
+
+def test_views_of_crafted_history_pages_recover_a_send_whose_response_was_lost() -> None:
+    """What the Tab's view loop records from history pages, judged by the checker."""
+    users = ["a", "b"]
+    lost_key, ok_key = "f" * 32, "e" * 32
+    # a's first send timed out (outcome unknown, no messageId), yet the server stored it.
+    sends = [
+        {"type": "send", "t": 1.0, "user": "a", "conversationId": "c", "idempotencyKey": lost_key,
+         "recipients": users, "outcome": "unknown", "messageId": None, "attempts": 3},
+        {"type": "send", "t": 2.0, "user": "b", "conversationId": "c", "idempotencyKey": ok_key,
+         "recipients": users, "outcome": "ok", "messageId": "m2", "ackedAt": 2.1},
+    ]  # fmt: skip
+    page = [
+        {"messageId": "m1", "text": message_text("a", 1, lost_key)},
+        {"messageId": "m2", "text": message_text("b", 1, ok_key)},
+        {"messageId": "m3", "text": "typed by a person"},
+    ]
+    events: list[dict] = [*sends, {"type": "run", "t": 20.0, "phase": "end"}]
+    for user in users:
+        view = ChatView()
+        keys = {m["messageId"]: idempotency_key(m) for m in page}
+        events += [
+            {"type": "view", "t": 3.0, "user": user, "client": f"{user}/tab0",
+             "conversationId": "c", "messageId": mid,
+             **({"idempotencyKey": keys[mid]} if keys[mid] else {})}
+            for mid in view.merge(page)
+        ]  # fmt: skip
+        # The wire carries no key: the views' bridge matches m1's notifications too.
+        events += [{"type": "notification", "t": 2.5, "user": user, "stream": f"s-{user}",
+                    "messageId": mid, "conversationId": "c"} for mid in ("m1", "m2")]  # fmt: skip
+    r = check(events_frame(events))
+    for level in ("wire", "user_view"):
+        assert (r[level]["recovered"], r[level]["recovered_messages"]) == (2, 1), level
+    assert (r["wire"]["unexpected"], r["user_view"]["unexpected"]) == (0, 2)  # m3, twice
 
 
 def test_load_config_round_trips_through_the_environment() -> None:
@@ -67,10 +114,12 @@ def test_sqs_cost_is_requests_per_connected_user_per_minute() -> None:
 
 
 def test_summary_table_names_both_levels() -> None:
-    level = {"sent": 3, "expected": 6, "delivered": 5, "lost": 1, "duplicated": 0,
+    level = {"sent": 3, "expected": 6, "delivered": 5, "lost": 1, "late": 2, "duplicated": 0,
              "reordered": 0, "unexpected": 0,
              "latency_ms": {"p50": 12.0, "p95": 30.0, "p99": 31.0, "max": 40.0}}  # fmt: skip
     text = summary_table({"wire": level, "user_view": {**level, "lost": 0}, "sends": {}})
     lost_row = next(line for line in text.splitlines() if line.startswith("lost"))
     assert lost_row.split() == ["lost", "1", "0"]
     assert "12 ms" in text
+    late_row = next(line for line in text.splitlines() if line.startswith("late "))
+    assert late_row.split() == ["late", "2", "2"]

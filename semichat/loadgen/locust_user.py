@@ -23,7 +23,7 @@ from locust.env import Environment
 from ..sse import SseParser
 from .config import LoadConfig
 from .recorder import Recorder
-from .view import ChatView
+from .view import ChatView, idempotency_key, message_text
 
 STREAM_PATH = "/api/chat/stream"
 SEND_ATTEMPTS = 3
@@ -192,7 +192,11 @@ class Tab:
                 self.dirty.set()
                 continue
             now = time.time()
+            # The key in each message's text names its send: the checker bridges the messageId
+            # to a send whose outcome was unknown, so that message's deliveries are "recovered".
+            keys = {str(m.get("messageId")): idempotency_key(m) for m in page}
             for message_id in self.view.merge(page):
+                key = keys.get(message_id)
                 recorder().record(
                     "view",
                     t=now,
@@ -200,6 +204,7 @@ class Tab:
                     client=self.client_id,
                     conversationId=user.conversation_id,
                     messageId=message_id,
+                    **({"idempotencyKey": key} if key else {}),
                 )
 
 
@@ -256,7 +261,8 @@ class ChatUser(FastHttpUser):
         key = uuid.uuid4().hex
         body = {
             "conversationId": self.conversation_id,
-            "text": f"{self.user_id} #{self.seq}",
+            # The key in the text survives a lost response: see view.idempotency_key.
+            "text": message_text(self.user_id, self.seq, key),
             "idempotencyKey": key,
         }
         started = time.time()
