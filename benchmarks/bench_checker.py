@@ -42,7 +42,9 @@ def synthetic_history(n_events: int, seed: int = 1) -> list[dict[str, Any]]:
     outcome = np.where(rng.random(n_messages) < 0.001, "unknown", "ok")
     mids = [f"msg-{i:08d}" for i in range(n_messages)]
     events: list[dict[str, Any]] = [
-        {"type": "connect", "t": 0.0, "user": u, "stream": f"s-{u}"} for u in names
+        # One tab per user: its stream and its views name the same client.
+        {"type": "connect", "t": 0.0, "user": u, "stream": f"s-{u}", "client": f"{u}/tab0"}
+        for u in names
     ]
     events += [
         {
@@ -75,7 +77,8 @@ def synthetic_history(n_events: int, seed: int = 1) -> list[dict[str, Any]]:
                 "type": kind,
                 "t": r,
                 "user": names[u],
-                **({"stream": f"s-{names[u]}"} if kind == "notification" else {"client": "p1"}),
+                "client": f"{names[u]}/tab0",
+                **({"stream": f"s-{names[u]}"} if kind == "notification" else {}),
                 "eventId": f"e{i}",
                 "messageId": mids[m],
                 "conversationId": f"c{conv[m]}",
