@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backend.add_argument("--host", default="127.0.0.1")
     backend.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    backend.add_argument(
+        "--exit-with-stdin", action="store_true", help="also stop when standard input closes"
+    )
     sim = sub.add_parser(
         "simulate", help="run a Locust scenario, check deliveries, write a run directory"
     )
@@ -107,7 +110,7 @@ def simulate_from_args(args: argparse.Namespace) -> int:
     print(f"run directory: {run_dir}")
     lost = results["user_view"]["lost"]
     if lost:
-        print(f"FAIL: {lost} message(s) never reached a connected user's view")
+        print(f"FAIL: {lost} (message, tab) pair(s) never reached an open tab's view")
         return 1
     return 0
 
@@ -161,7 +164,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "backend":
         from .embedded import run_backend
 
-        run_backend(Settings.from_env(), args.host, args.port)
+        run_backend(Settings.from_env(), args.host, args.port, args.exit_with_stdin)
         return
     if args.command == "simulate":
         sys.exit(simulate_from_args(args))

@@ -20,8 +20,14 @@ from .settings import Settings
 START_TIMEOUT_S = 60.0
 
 
-def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
+def run_backend(
+    settings: Settings, host: str = "127.0.0.1", port: int = 0, exit_with_stdin: bool = False
+) -> None:
+    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`.
+
+    With `exit_with_stdin`, also stop when standard input closes: a parent that holds the other
+    end of the pipe takes this process with it however it dies, even by SIGKILL.
+    """
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -38,6 +44,8 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    if exit_with_stdin:
+        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.
@@ -63,6 +71,8 @@ async def embedded_backend(host: str = "127.0.0.1") -> AsyncIterator[str]:
         host,
         "--port",
         "0",
+        "--exit-with-stdin",
+        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
     try:

@@ -34,7 +34,9 @@ class Backend:
 
 def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "backend", "--port", "0"], stdout=subprocess.PIPE
+        [sys.executable, "-m", "semichat", "backend", "--port", "0", "--exit-with-stdin"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
     )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], BACKEND_START_TIMEOUT_S)
