@@ -1,11 +1,11 @@
-# The two commands of the quickstart, `make serve` and `make test`, each start from nothing:
+# The two commands of the quickstart, `make simulate` and `make test`, each start from nothing:
 # they create .venv and install the project into it on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install serve test lint format clean
+.PHONY: install serve simulate test lint format clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,10 @@ install: $(STAMP)
 
 serve: $(STAMP)
 	$(VENV)/bin/semichat serve
+
+# The main job: a short run of the `chat` scenario on the embedded backend (under a minute).
+simulate: $(STAMP)
+	$(VENV)/bin/semichat simulate --scenario chat --users 20 --duration 20 --out runs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
