@@ -16,6 +16,7 @@ from aiohttp import web
 from .app import create_app
 from .embedded import with_backend
 from .errors import ApiError
+from .localstack import LocalstackUnavailable
 from .logs import configure_logging
 from .settings import BACKENDS, LOCALSTACK_DYNAMODB, Settings
 
@@ -190,6 +191,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except LocalstackUnavailable as exc:
+        sys.exit(f"semichat: {exc}")
 
 
 def _provision_main(args: argparse.Namespace) -> None:
@@ -223,5 +226,5 @@ def _provision_main(args: argparse.Namespace) -> None:
             )
         configure_logging("WARNING")
         asyncio.run(provision_command(settings, users))
-    except (ValueError, OSError, ApiError) as exc:
+    except (ValueError, OSError, ApiError, LocalstackUnavailable) as exc:
         sys.exit(f"semichat provision: {exc}")
