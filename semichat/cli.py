@@ -123,9 +123,25 @@ async def serve(settings: Settings) -> None:
                 resolved.backend,
                 extra={"dynamodb": resolved.dynamodb_url, "sqs": resolved.sqs_url},
             )
-            await asyncio.Event().wait()
+            await _until_terminated()
         finally:
             await runner.cleanup()
+
+
+async def _until_terminated() -> None:
+    """Wait for SIGTERM or SIGINT. Turning SIGTERM into a normal return (instead of Python's
+    default of dying on the spot) lets `with_backend` stop the backend it started."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
 
 
 def printable(what: str, settings: Settings, account_id: str, preprovisioned: bool) -> object:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -18,6 +19,7 @@ from contextlib import asynccontextmanager
 from .settings import Settings
 
 START_TIMEOUT_S = 60.0
+ORPHAN_CHECK_S = 1.0
 
 
 def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -38,9 +40,19 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.
+
+
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """End with the parent: a parent killed outright (SIGKILL, a crash) cannot stop its backend,
+    and an orphaned moto server would hold its port and memory until someone notices."""
+    parent = os.getppid()
+    while not stop.wait(ORPHAN_CHECK_S):
+        if os.getppid() != parent:
+            stop.set()
 
 
 async def _provision(settings: Settings) -> None:
