@@ -4,7 +4,8 @@
 # so this hook holds no table definitions of its own.
 set -euo pipefail
 
-TABLES=/etc/localstack/semichat/tables.json
+# SEMICHAT_TABLES_JSON: for tests/test_localstack_hook.py, which runs this hook outside a container.
+TABLES="${SEMICHAT_TABLES_JSON:-/etc/localstack/semichat/tables.json}"
 count=$(python3 -c 'import json, sys; print(len(json.load(open(sys.argv[1]))))' "$TABLES")
 for ((i = 0; i < count; i++)); do
     entry() { python3 -c 'import json, sys; e = json.load(open(sys.argv[1]))[int(sys.argv[2])][sys.argv[3]]; print(json.dumps(e) if e is not None else "")' "$TABLES" "$i" "$1"; }
