@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# LocalStack: Docker compose when a Docker engine answers, else SQS on the host (see the script).
+LOCALSTACK := localstack/host.sh
 
-.PHONY: install serve simulate test lint format clean
+.PHONY: install serve simulate test lint format clean localstack localstack-stop \
+	localstack-status generated
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +33,26 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# The tests run against the embedded backend and LocalStack; their fixture starts LocalStack when
+# it is not up (and stops it again). Installing it here keeps pip's minute out of pytest's output;
+# outside CI a failed install only makes the LocalStack tests skip, saying why.
 test: lint
+	$(LOCALSTACK) install --if-host-mode || [ "$$CI" != true ]
 	$(PY) -m pytest
+
+localstack:
+	$(LOCALSTACK) start
+
+localstack-stop:
+	$(LOCALSTACK) stop
+
+localstack-status:
+	$(LOCALSTACK) status
+
+# Files generated from semichat/provision.py and semichat/iam.py; tests fail when they are stale.
+generated: $(STAMP)
+	$(VENV)/bin/semichat provision --print tables > localstack/tables.json
+	$(VENV)/bin/semichat provision --print cloudformation > infra/cloudformation.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

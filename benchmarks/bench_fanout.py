@@ -108,9 +108,7 @@ async def raw_round(settings: Settings, n: int) -> list[float]:
 
 def start_backend() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "backend", "--port", "0", "--exit-with-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "semichat", "backend", "--port", "0"], stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     return proc, json.loads(proc.stdout.readline())["endpoint"]

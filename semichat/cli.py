@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from aiohttp import web
 
 from .app import create_app
 from .embedded import with_backend
+from .errors import ApiError
+from .localstack import LocalstackUnavailable
 from .logs import configure_logging
-from .settings import BACKENDS, Settings
+from .settings import BACKENDS, LOCALSTACK_DYNAMODB, Settings
 
 log = logging.getLogger("semichat.cli")
 
-LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
+PRINTABLE = ("tables", "policy", "cloudformation")
 
 
 def _add_backend_flags(p: argparse.ArgumentParser) -> None:
@@ -25,6 +30,15 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--endpoint-url", help="one endpoint for both DynamoDB and SQS")
     p.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint (overrides --endpoint-url)")
     p.add_argument("--sqs-endpoint", help="SQS endpoint (overrides --endpoint-url)")
+    p.add_argument(
+        "--localstack-endpoint", help="with --backend localstack; default http://127.0.0.1:4566"
+    )
+    p.add_argument(
+        "--localstack-dynamodb",
+        choices=LOCALSTACK_DYNAMODB,
+        help="with --backend localstack and no --dynamodb-endpoint: DynamoDB from LocalStack or "
+        "the embedded backend; auto (default) asks LocalStack's health check",
+    )
     p.add_argument("--region")
     p.add_argument("--table-prefix")
     p.add_argument("--queue-prefix")
@@ -46,8 +60,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backend.add_argument("--host", default="127.0.0.1")
     backend.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    backend.add_argument(
-        "--exit-with-stdin", action="store_true", help="also stop when standard input closes"
+    provision = sub.add_parser(
+        "provision",
+        help="create the tables (and users' queues), or print tables, IAM policy, CloudFormation",
+    )
+    _add_backend_flags(provision)
+    provision.add_argument("--users", help="comma-separated user ids whose queues to create")
+    provision.add_argument("--users-file", type=Path, help="user ids, one a line")
+    provision.add_argument(
+        "--print",
+        dest="print_what",
+        choices=PRINTABLE,
+        help="print this (JSON) and create nothing",
+    )
+    provision.add_argument(
+        "--preprovisioned",
+        action="store_true",
+        help="with --print policy: the policy for queues created ahead (no sqs:CreateQueue)",
+    )
+    provision.add_argument(
+        "--account-id",
+        default=os.environ.get("AWS_ACCOUNT_ID", "ACCOUNT_ID"),
+        help="with --print policy: the account in the ARNs (default $AWS_ACCOUNT_ID)",
     )
     sim = sub.add_parser(
         "simulate", help="run a Locust scenario, check deliveries, write a run directory"
@@ -123,15 +157,13 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         endpoint_url=args.endpoint_url,
         dynamodb_endpoint=args.dynamodb_endpoint,
         sqs_endpoint=args.sqs_endpoint,
+        localstack_endpoint=args.localstack_endpoint,
+        localstack_dynamodb=args.localstack_dynamodb,
         region=args.region,
         table_prefix=args.table_prefix,
         queue_prefix=args.queue_prefix,
         routing=args.routing,
     )
-    if settings.backend == "localstack" and not (settings.sqs_url and settings.dynamodb_url):
-        settings = settings.with_overrides(
-            endpoint_url=settings.endpoint_url or LOCALSTACK_ENDPOINT
-        )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
         settings = settings.with_overrides(create_tables=True)
@@ -154,9 +186,69 @@ async def serve(settings: Settings) -> None:
                 resolved.backend,
                 extra={"dynamodb": resolved.dynamodb_url, "sqs": resolved.sqs_url},
             )
-            await asyncio.Event().wait()
+            await _until_terminated()
         finally:
             await runner.cleanup()
+
+
+async def _until_terminated() -> None:
+    """Wait for SIGTERM or SIGINT. Turning SIGTERM into a normal return (instead of Python's
+    default of dying on the spot) lets `with_backend` stop the backend it started."""
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def printable(what: str, settings: Settings, account_id: str, preprovisioned: bool) -> object:
+    """The document `semichat provision --print WHAT` prints."""
+    if what == "tables":
+        from .provision import tables_document
+
+        return tables_document(settings.table_prefix)
+    if what == "policy":
+        from .iam import server_policy
+
+        return server_policy(
+            region=settings.region,
+            account=account_id,
+            table_prefix=settings.table_prefix,
+            queue_prefix=settings.queue_prefix,
+            preprovisioned=preprovisioned,
+        )
+    from .cloudformation import template
+
+    return template()
+
+
+def dump_json(document: object) -> str:
+    """The one JSON layout for printed and committed documents (stable, diff-friendly)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+async def provision_command(settings: Settings, users: list[str]) -> None:
+    from .provisioner import provision
+
+    async with with_backend(settings) as resolved:
+        report = await provision(resolved, users)
+    print(
+        json.dumps(
+            {
+                "dynamodb": resolved.dynamodb_url,
+                "sqs": resolved.sqs_url,
+                "tablesCreated": report.tables_created,
+                "queues": report.queues,
+            },
+            indent=2,
+        )
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -164,7 +256,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.command == "backend":
         from .embedded import run_backend
 
-        run_backend(Settings.from_env(), args.host, args.port, args.exit_with_stdin)
+        run_backend(Settings.from_env(), args.host, args.port)
+        return
+    if args.command == "provision":
+        _provision_main(args)
         return
     if args.command == "simulate":
         sys.exit(simulate_from_args(args))
@@ -177,3 +272,40 @@ def main(argv: Sequence[str] | None = None) -> None:
         asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
+    except LocalstackUnavailable as exc:
+        sys.exit(f"semichat: {exc}")
+
+
+def _provision_main(args: argparse.Namespace) -> None:
+    try:
+        settings = Settings.from_env().with_overrides(
+            backend=args.backend,
+            endpoint_url=args.endpoint_url,
+            dynamodb_endpoint=args.dynamodb_endpoint,
+            sqs_endpoint=args.sqs_endpoint,
+            localstack_endpoint=args.localstack_endpoint,
+            localstack_dynamodb=args.localstack_dynamodb,
+            region=args.region,
+            table_prefix=args.table_prefix,
+            queue_prefix=args.queue_prefix,
+            routing=args.routing,
+        )
+        if args.print_what:
+            sys.stdout.write(
+                dump_json(
+                    printable(args.print_what, settings, args.account_id, args.preprovisioned)
+                )
+            )
+            return
+        from .provisioner import parse_users
+
+        users = parse_users(args.users, args.users_file)
+        if settings.backend == "embedded" and not (settings.dynamodb_url and settings.sqs_url):
+            sys.exit(
+                "semichat: the embedded backend lives only as long as `semichat serve`; give "
+                "--endpoint-url (e.g. of `semichat backend`) or choose --backend localstack|aws"
+            )
+        configure_logging("WARNING")
+        asyncio.run(provision_command(settings, users))
+    except (ValueError, OSError, ApiError, LocalstackUnavailable) as exc:
+        sys.exit(f"semichat provision: {exc}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 import threading
@@ -18,16 +19,11 @@ from contextlib import asynccontextmanager
 from .settings import Settings
 
 START_TIMEOUT_S = 60.0
+ORPHAN_CHECK_S = 1.0
 
 
-def run_backend(
-    settings: Settings, host: str = "127.0.0.1", port: int = 0, exit_with_stdin: bool = False
-) -> None:
-    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`.
-
-    With `exit_with_stdin`, also stop when standard input closes: a parent that holds the other
-    end of the pipe takes this process with it however it dies, even by SIGKILL.
-    """
+def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
+    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -44,11 +40,19 @@ def run_backend(
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    if exit_with_stdin:
-        threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
+    threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.
+
+
+def _stop_when_orphaned(stop: threading.Event) -> None:
+    """End with the parent: a parent killed outright (SIGKILL, a crash) cannot stop its backend,
+    and an orphaned moto server would hold its port and memory until someone notices."""
+    parent = os.getppid()
+    while not stop.wait(ORPHAN_CHECK_S):
+        if os.getppid() != parent:
+            stop.set()
 
 
 async def _provision(settings: Settings) -> None:
@@ -71,8 +75,6 @@ async def embedded_backend(host: str = "127.0.0.1") -> AsyncIterator[str]:
         host,
         "--port",
         "0",
-        "--exit-with-stdin",
-        stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
     )
     try:
@@ -93,9 +95,31 @@ async def embedded_backend(host: str = "127.0.0.1") -> AsyncIterator[str]:
 
 @asynccontextmanager
 async def with_backend(settings: Settings) -> AsyncIterator[Settings]:
-    """The settings with the embedded backend started, when they ask for it and name none."""
+    """The settings resolved to a concrete endpoint per service, with whatever that needs started.
+
+    - embedded: without endpoints, start the embedded backend for both services.
+    - localstack: SQS from LocalStack (`localstack_endpoint`) unless `sqs_endpoint` says
+      otherwise; DynamoDB from `dynamodb_endpoint` if given, else LocalStack's own when it runs
+      one, else the embedded backend (host mode). See `localstack.dynamodb_endpoint`.
+    - aws: as given (None is the AWS default endpoint).
+    """
     if settings.backend == "embedded" and not (settings.dynamodb_url and settings.sqs_url):
         async with embedded_backend(settings.host) as endpoint:
             yield settings.with_overrides(endpoint_url=endpoint)
+    elif settings.backend == "localstack":
+        from .localstack import dynamodb_endpoint
+
+        resolved = settings.with_overrides(
+            sqs_endpoint=settings.sqs_url or settings.localstack_endpoint
+        )
+        if resolved.dynamodb_url:
+            yield resolved
+            return
+        dynamodb = await dynamodb_endpoint(resolved)
+        if dynamodb is not None:
+            yield resolved.with_overrides(dynamodb_endpoint=dynamodb)
+            return
+        async with embedded_backend(settings.host) as endpoint:
+            yield resolved.with_overrides(dynamodb_endpoint=endpoint)
     else:
         yield settings

@@ -1,7 +1,8 @@
 """Provisioning as data: the DynamoDB tables semichat needs, defined once.
 
-Everything that creates infrastructure (the embedded backend, LocalStack, a template for real AWS)
-derives it from `table_specs`, so names and key schemas cannot drift apart.
+Everything that creates infrastructure (the embedded backend, LocalStack's init hook, the
+CloudFormation template and IAM policy for real AWS) derives it from `TABLE_SPECS`, so names and
+key schemas cannot drift apart.
 """
 
 from __future__ import annotations
@@ -39,6 +40,15 @@ class TableSpec:
             "BillingMode": "PAY_PER_REQUEST",
         }
 
+    def time_to_live_kwargs(self, prefix: str) -> dict[str, Any] | None:
+        """Arguments for DynamoDB UpdateTimeToLive, or None for a table without expiry."""
+        if self.ttl_attribute is None:
+            return None
+        return {
+            "TableName": self.name(prefix),
+            "TimeToLiveSpecification": {"Enabled": True, "AttributeName": self.ttl_attribute},
+        }
+
 
 TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec(CONVERSATIONS, hash_key="conversationId"),
@@ -51,6 +61,18 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
 
 def table_names(prefix: str) -> dict[str, str]:
     return {spec.logical_name: spec.name(prefix) for spec in TABLE_SPECS}
+
+
+def tables_document(prefix: str) -> list[dict[str, Any]]:
+    """The tables as AWS CLI inputs (`create-table` / `update-time-to-live --cli-input-json`):
+    what `semichat provision --print tables` prints and LocalStack's init hook reads."""
+    return [
+        {
+            "createTable": spec.create_table_kwargs(prefix),
+            "timeToLive": spec.time_to_live_kwargs(prefix),
+        }
+        for spec in TABLE_SPECS
+    ]
 
 
 async def ensure_tables(dynamodb: Any, prefix: str) -> list[str]:
@@ -67,11 +89,9 @@ async def ensure_tables(dynamodb: Any, prefix: str) -> list[str]:
         if spec.name(prefix) not in created:
             continue
         await _wait_active(dynamodb, spec.name(prefix))
-        if spec.ttl_attribute:
-            await dynamodb.update_time_to_live(
-                TableName=spec.name(prefix),
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": spec.ttl_attribute},
-            )
+        ttl = spec.time_to_live_kwargs(prefix)
+        if ttl is not None:
+            await dynamodb.update_time_to_live(**ttl)
     return created
 
 

@@ -12,6 +12,12 @@ from typing import Any, Literal
 
 Backend = Literal["embedded", "localstack", "aws"]
 BACKENDS: tuple[Backend, ...] = ("embedded", "localstack", "aws")
+# Where `--backend localstack` gets DynamoDB when no DynamoDB endpoint is given: LocalStack's own
+# (Docker), the embedded moto server (host mode: LocalStack's DynamoDB needs a jar it downloads),
+# or `auto`: LocalStack's if its health check reports dynamodb available, else embedded.
+LocalstackDynamodb = Literal["auto", "localstack", "embedded"]
+LOCALSTACK_DYNAMODB: tuple[LocalstackDynamodb, ...] = ("auto", "localstack", "embedded")
+LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
 
 ENV_PREFIX = "SEMICHAT_"
 
@@ -26,6 +32,8 @@ class Settings:
     endpoint_url: str | None = None
     dynamodb_endpoint: str | None = None
     sqs_endpoint: str | None = None
+    localstack_endpoint: str = LOCALSTACK_ENDPOINT
+    localstack_dynamodb: LocalstackDynamodb = "auto"
     table_prefix: str = "semichat-"
     queue_prefix: str = "semichat-"
     routing: str = "per_user_queue"
@@ -74,6 +82,11 @@ class Settings:
         if settings.backend not in BACKENDS:
             raise ValueError(
                 f"SEMICHAT_BACKEND must be one of {BACKENDS}, not {settings.backend!r}"
+            )
+        if settings.localstack_dynamodb not in LOCALSTACK_DYNAMODB:
+            raise ValueError(
+                f"SEMICHAT_LOCALSTACK_DYNAMODB must be one of {LOCALSTACK_DYNAMODB}, "
+                f"not {settings.localstack_dynamodb!r}"
             )
         return settings
 

@@ -1,5 +1,11 @@
 """Shared fixtures: a real backend over HTTP, and the app on a real socket in front of it.
 
+The session `backend` fixture is parametrised, so every test that uses it runs twice:
+- `embedded`: a moto server (`semichat backend`) for SQS and DynamoDB;
+- `localstack`: SQS from LocalStack in host mode on 127.0.0.1:4566 (started by
+  `localstack/host.sh` unless already up, and stopped again at the end if started here), and
+  DynamoDB from a moto server, as `semichat serve --backend localstack` does without Docker.
+
 Each test gets its own table and queue prefixes, so tests share one backend process without
 seeing each other's data.
 """
@@ -7,12 +13,16 @@ seeing each other's data.
 from __future__ import annotations
 
 import json
+import os
 import select
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -20,9 +30,15 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from semichat.app import create_app
-from semichat.settings import Settings
+from semichat.localstack import HEALTH_PATH, UP_STATES
+from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
 BACKEND_START_TIMEOUT_S = 60
+BACKEND_NAMES = ("embedded", "localstack")
+HOST_SCRIPT = Path(__file__).resolve().parent.parent / "localstack" / "host.sh"
+# A first start installs .localstack-venv (about a minute here) before LocalStack starts.
+LOCALSTACK_START_TIMEOUT_S = 600
+LOCALSTACK_STOP_TIMEOUT_S = 60
 
 
 @dataclass(frozen=True)
@@ -34,9 +50,7 @@ class Backend:
 
 def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "backend", "--port", "0", "--exit-with-stdin"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "semichat", "backend", "--port", "0"], stdout=subprocess.PIPE
     )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], BACKEND_START_TIMEOUT_S)
@@ -55,22 +69,82 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait(10)
 
 
-@pytest.fixture(scope="session")
-def backend() -> Iterator[Backend]:
-    proc, endpoint = _start_moto()
+def localstack_sqs_up() -> bool:
     try:
-        yield Backend("embedded", endpoint, endpoint)
+        with urllib.request.urlopen(LOCALSTACK_ENDPOINT + HEALTH_PATH, timeout=2) as resp:
+            return json.load(resp).get("services", {}).get("sqs") in UP_STATES
+    except (OSError, ValueError):
+        return False
+
+
+def _localstack_unavailable(why: str) -> None:
+    message = (
+        f"LocalStack (SQS on {LOCALSTACK_ENDPOINT}) is unavailable: {why}\n"
+        "Fix: `make localstack` (localstack/host.sh start) needs Python 3.12 or 3.13 for its "
+        "virtual environment, or a Docker engine; see .localstack/localstack.log."
+    )
+    if os.environ.get("CI") == "true":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
+
+
+@contextmanager
+def localstack_running() -> Iterator[None]:
+    """LocalStack's SQS up for the block: started (and afterwards stopped) here if it was not."""
+    if localstack_sqs_up():
+        yield
+        return
+    try:
+        result = subprocess.run(
+            [str(HOST_SCRIPT), "start"],
+            capture_output=True,
+            text=True,
+            timeout=LOCALSTACK_START_TIMEOUT_S,
+        )
+    except subprocess.TimeoutExpired:
+        subprocess.run([str(HOST_SCRIPT), "stop"], timeout=LOCALSTACK_STOP_TIMEOUT_S)
+        _localstack_unavailable(f"not up after {LOCALSTACK_START_TIMEOUT_S} s")
+    if result.returncode != 0:
+        _localstack_unavailable(result.stderr.strip()[-2000:])
+    try:
+        yield
     finally:
-        _stop(proc)
+        subprocess.run([str(HOST_SCRIPT), "stop"], timeout=LOCALSTACK_STOP_TIMEOUT_S)
+
+
+@pytest.fixture(scope="session", params=BACKEND_NAMES)
+def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
+    """The backend under test; test ids end in `[embedded]` or `[localstack]`."""
+    if request.param == "embedded":
+        proc, endpoint = _start_moto()
+        try:
+            yield Backend("embedded", endpoint, endpoint)
+        finally:
+            _stop(proc)
+        return
+    with localstack_running():
+        proc, endpoint = _start_moto()
+        try:
+            yield Backend(
+                "localstack", dynamodb_endpoint=endpoint, sqs_endpoint=LOCALSTACK_ENDPOINT
+            )
+        finally:
+            _stop(proc)
 
 
 @pytest.fixture
-def quiet_backend() -> Iterator[Backend]:
+def quiet_backend(backend: Backend) -> Iterator[Backend]:
     """A backend of its own, for tests whose timing other tests' leftover load would blur:
-    moto keeps serving a long poll whose client went away until its wait runs out."""
+    moto keeps serving a long poll whose client went away until its wait runs out.
+
+    Under `localstack` only DynamoDB is fresh: LocalStack's SQS is shared, but it serves each
+    long poll on its own gateway thread (1,000 by default), so leftover polls do not queue
+    new requests behind them the way they do in moto.
+    """
     proc, endpoint = _start_moto()
+    sqs_endpoint = endpoint if backend.name == "embedded" else backend.sqs_endpoint
     try:
-        yield Backend("embedded", endpoint, endpoint)
+        yield Backend(backend.name, dynamodb_endpoint=endpoint, sqs_endpoint=sqs_endpoint)
     finally:
         _stop(proc)
 
@@ -78,7 +152,7 @@ def quiet_backend() -> Iterator[Backend]:
 def make_settings(backend: Backend) -> Settings:
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     return Settings(
-        backend="embedded",
+        backend="localstack" if backend.name == "localstack" else "embedded",
         dynamodb_endpoint=backend.dynamodb_endpoint,
         sqs_endpoint=backend.sqs_endpoint,
         table_prefix=prefix,

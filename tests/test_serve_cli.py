@@ -1,4 +1,9 @@
-"""`semichat serve` as a user starts it: its own embedded backend, a real port, the contract."""
+"""`semichat serve` as a user starts it, a real port, the contract.
+
+Under `embedded` it starts its own embedded backend (the quickstart); under `localstack` it is
+`semichat serve --backend localstack` in host mode: SQS from LocalStack on 127.0.0.1:4566 (up for
+the session), DynamoDB from the embedded backend it starts itself.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +13,16 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+import boto3
 import pytest
 
+from .conftest import Backend
 from .sse_helpers import next_events
 
 
@@ -22,11 +32,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Served:
+    base: str
+    backend: Backend
+    queue_prefix: str
+
+
 @pytest.fixture(scope="module")
-def served() -> Iterator[str]:
+def served(backend: Backend) -> Iterator[Served]:
     port = free_port()
+    queue_prefix = f"s{uuid.uuid4().hex[:6]}-"
+    command = [sys.executable, "-m", "semichat", "serve", "--port", str(port)]
+    command += ["--backend", backend.name, "--queue-prefix", queue_prefix]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "serve", "--port", str(port)],
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -40,15 +60,15 @@ def served() -> Iterator[str]:
                     break
             except OSError:
                 time.sleep(0.2)
-        yield base
+        yield Served(base, backend, queue_prefix)
     finally:
         proc.terminate()
         proc.wait(15)
 
 
-async def test_served_contract_round_trip(served: str) -> None:
+async def test_served_contract_round_trip(served: Served) -> None:
     timeout = aiohttp.ClientTimeout(total=30, sock_read=25)
-    async with aiohttp.ClientSession(base_url=served, timeout=timeout) as http:
+    async with aiohttp.ClientSession(base_url=served.base, timeout=timeout) as http:
         for _ in range(50):
             async with http.get("/healthz") as resp:
                 if resp.status == 200:
@@ -78,3 +98,25 @@ async def test_served_contract_round_trip(served: str) -> None:
         async with http.post("/api/chat/send", data=b"{", headers=bob) as resp:
             assert resp.status == 400
             assert "error" in await resp.json()
+
+
+async def test_every_user_queue_is_where_the_backend_says(served: Served) -> None:
+    """Under `localstack` the users' queues live in LocalStack's SQS, not in the moto server
+    that serves DynamoDB."""
+    async with aiohttp.ClientSession(base_url=served.base) as http:
+        for user in ("carol", "dave"):
+            async with http.get("/api/chat/stream", headers={"x-user-id": user}) as stream:
+                await asyncio.wait_for(next_events(stream, 1, event="ready"), 10)
+    if served.backend.name != "localstack":
+        return
+    sqs: Any = boto3.client(
+        "sqs",
+        endpoint_url=served.backend.sqs_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    urls = sqs.list_queues(QueueNamePrefix=served.queue_prefix).get("QueueUrls", [])
+    readable = {url.rsplit("/", 1)[1][len(served.queue_prefix) :].rsplit("-", 1)[0] for url in urls}
+    assert {"carol", "dave"} <= readable
+    assert all(url.startswith("http://127.0.0.1:4566/queue/") for url in urls)

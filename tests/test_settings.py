@@ -29,6 +29,7 @@ def test_environment_overrides_defaults_with_types() -> None:
         ({"SEMICHAT_PORT": "eighty"}, "SEMICHAT_PORT"),
         ({"SEMICHAT_BACKEND": "azure"}, "SEMICHAT_BACKEND"),
         ({"SEMICHAT_CREATE_TABLES": "maybe"}, "boolean"),
+        ({"SEMICHAT_LOCALSTACK_DYNAMODB": "maybe"}, "SEMICHAT_LOCALSTACK_DYNAMODB"),
     ],
 )
 def test_bad_environment_values_are_named(env: dict[str, str], message: str) -> None:
@@ -41,7 +42,10 @@ def test_cli_flags_win_and_backends_pick_endpoints(monkeypatch: pytest.MonkeyPat
     args = build_parser().parse_args(["serve", "--port", "8081", "--backend", "localstack"])
     s = settings_from_args(args)
     assert s.port == 8081
-    assert s.sqs_url == s.dynamodb_url == "http://127.0.0.1:4566"
+    # Endpoints per service are resolved when serving (`with_backend`, see
+    # tests/test_localstack_backend.py): DynamoDB may come from LocalStack or the embedded backend.
+    assert s.localstack_endpoint == "http://127.0.0.1:4566"
+    assert s.localstack_dynamodb == "auto"
     assert s.create_tables is True
 
     aws = settings_from_args(build_parser().parse_args(["serve", "--backend", "aws"]))

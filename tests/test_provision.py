@@ -1,0 +1,207 @@
+"""Provisioning as code: generated files are current, the template lints, the IAM policy covers
+exactly what the server calls, and `semichat provision` creates tables and users' queues."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_all
+
+from semichat.cli import dump_json, main, printable
+from semichat.cloudformation import template
+from semichat.iam import server_policy
+from semichat.provision import IDEMPOTENCY, TABLE_SPECS, tables_document
+from semichat.provisioner import parse_users, provision
+from semichat.routing.naming import user_queue_name
+from semichat.settings import Settings
+
+from .conftest import Backend, make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+SEMICHAT = ROOT / "semichat"
+REGENERATE = "regenerate with `make generated`"
+
+
+def test_committed_tables_json_is_current() -> None:
+    committed = (ROOT / "localstack" / "tables.json").read_text()
+    assert committed == dump_json(tables_document(Settings().table_prefix)), REGENERATE
+
+
+def test_committed_cloudformation_is_current() -> None:
+    committed = (ROOT / "infra" / "cloudformation.json").read_text()
+    assert committed == dump_json(template()), REGENERATE
+
+
+def test_cloudformation_template_passes_cfn_lint() -> None:
+    # Informational rules (I...) are advice, not defects; errors and warnings fail.
+    matches = lint_all(dump_json(template()))
+    problems = [m for m in matches if m.rule.id[0] in "EW"]
+    assert problems == [], [str(m) for m in problems]
+
+
+def test_template_tables_follow_the_specs() -> None:
+    resources = template()["Resources"]
+    tables = {
+        r["Properties"]["TableName"]["Fn::Sub"]: r["Properties"]
+        for r in resources.values()
+        if r["Type"] == "AWS::DynamoDB::Table"
+    }
+    assert set(tables) == {spec.name("${TablePrefix}") for spec in TABLE_SPECS}
+    for spec in TABLE_SPECS:
+        props = tables[spec.name("${TablePrefix}")]
+        assert props["BillingMode"] == "PAY_PER_REQUEST"
+        assert props["KeySchema"] == spec.create_table_kwargs("")["KeySchema"]
+        ttl = props.get("TimeToLiveSpecification")
+        if spec.logical_name == IDEMPOTENCY:
+            assert ttl == {"Enabled": True, "AttributeName": "expiresAt"}
+        else:
+            assert ttl is None
+
+
+def _policy(preprovisioned: bool) -> dict[str, Any]:
+    return server_policy(
+        region="eu-west-1",
+        account="123456789012",
+        table_prefix="prod-",
+        queue_prefix="chat-",
+        preprovisioned=preprovisioned,
+    )
+
+
+def _actions(policy: dict[str, Any], service: str) -> set[str]:
+    return {a for st in policy["Statement"] for a in st["Action"] if a.startswith(service + ":")}
+
+
+def test_policies_are_scoped_to_the_prefixes() -> None:
+    for preprovisioned in (False, True):
+        policy = _policy(preprovisioned)
+        resources = [r for st in policy["Statement"] for r in st["Resource"]]
+        assert "arn:aws:sqs:eu-west-1:123456789012:chat-*" in resources
+        tables = [r for r in resources if ":dynamodb:" in r]
+        assert tables == [
+            f"arn:aws:dynamodb:eu-west-1:123456789012:table/prod-{s.logical_name}"
+            for s in TABLE_SPECS
+        ]
+        assert not any(r.endswith(":*") or r == "*" for r in resources)
+
+
+def test_preprovisioned_policy_cannot_create_queues() -> None:
+    lazy, ahead = _actions(_policy(False), "sqs"), _actions(_policy(True), "sqs")
+    assert "sqs:CreateQueue" in lazy and "sqs:CreateQueue" not in ahead
+    assert "sqs:GetQueueUrl" in ahead
+    assert lazy - {"sqs:CreateQueue"} == ahead - {"sqs:GetQueueUrl"}
+
+
+# The server's AWS calls, found in its source: `<client>.<operation>(`.
+_CALL = re.compile(
+    r"(?P<client>self\._sqs|self\._db|clients\.sqs|clients\.dynamodb)\.(?P<op>[a-z_]+)\("
+)
+_SERVICE = {
+    "self._sqs": "sqs",
+    "clients.sqs": "sqs",
+    "self._db": "dynamodb",
+    "clients.dynamodb": "dynamodb",
+}
+# Transactions are authorized per item action (DynamoDB developer guide, "Using IAM with
+# DynamoDB transactions"): the server's transaction only Puts.
+_AUTHORIZED_AS = {"transact_write_items": "put_item"}
+
+
+def _camel(operation: str) -> str:
+    return "".join(part.capitalize() for part in operation.split("_"))
+
+
+@pytest.mark.parametrize("service", ["sqs", "dynamodb"])
+def test_lazy_policy_allows_every_call_the_server_makes(service: str) -> None:
+    calls: set[str] = set()
+    # The server's AWS layers and handlers; provision.py and provisioner.py are the deployer's.
+    for name in ("sqs.py", "store.py", "handlers.py"):
+        for match in _CALL.finditer((SEMICHAT / name).read_text()):
+            if _SERVICE[match["client"]] == service:
+                calls.add(_AUTHORIZED_AS.get(match["op"], match["op"]))
+    assert calls, "found no AWS calls: has the client attribute been renamed?"
+    needed = {f"{service}:{_camel(op)}" for op in calls}
+    assert needed <= _actions(_policy(False), service)
+    assert f"{service}:TransactWriteItems" not in _actions(_policy(False), service)
+
+
+def test_print_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["provision", "--print", "policy", "--preprovisioned", "--account-id", "111122223333"])
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == printable("policy", Settings(), "111122223333", preprovisioned=True)
+    main(["provision", "--print", "tables", "--table-prefix", "x-"])
+    assert [t["createTable"]["TableName"] for t in json.loads(capsys.readouterr().out)] == [
+        f"x-{s.logical_name}" for s in TABLE_SPECS
+    ]
+
+
+def test_users_come_from_flag_and_file(tmp_path: Path) -> None:
+    users_file = tmp_path / "users.txt"
+    users_file.write_text("carol\n# a comment\n\nbob  # again\ndave\n")
+    assert parse_users("alice, bob", users_file) == ["alice", "bob", "carol", "dave"]
+
+
+async def test_provision_creates_tables_queues_and_mappings(
+    backend: Backend, sqs: Any, dynamodb: Any
+) -> None:
+    settings = make_settings(backend)
+    users = ["alice", "bob.smith@example.com"]
+    first = await provision(settings, users)
+    assert sorted(first.tables_created) == sorted(
+        s.name(settings.table_prefix) for s in TABLE_SPECS
+    )
+    for user in users:
+        url = first.queues[user]
+        assert url.endswith("/" + user_queue_name(settings.queue_prefix, user))
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])
+    items = dynamodb.scan(TableName=f"{settings.table_prefix}ChatUserQueue")["Items"]
+    assert {i["userId"]["S"]: i["queueUrl"]["S"] for i in items} == first.queues
+    again = await provision(settings, users)  # idempotent: nothing new, same queues
+    assert again.tables_created == []
+    assert again.queues == first.queues
+
+
+def test_provision_cli_against_the_backend(
+    backend: Backend, sqs: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prefix = make_settings(backend).queue_prefix
+    main(
+        [
+            "provision",
+            "--backend",
+            "localstack" if backend.name == "localstack" else "embedded",
+            "--dynamodb-endpoint",
+            backend.dynamodb_endpoint,
+            "--sqs-endpoint",
+            backend.sqs_endpoint,
+            "--table-prefix",
+            prefix,
+            "--queue-prefix",
+            prefix,
+            "--users",
+            "erin,frank",
+        ]
+    )
+    report = json.loads(capsys.readouterr().out)
+    assert sorted(report["queues"]) == ["erin", "frank"]
+    listed = sqs.list_queues(QueueNamePrefix=prefix)["QueueUrls"]
+    assert sorted(listed) == sorted(report["queues"].values())
+
+
+def test_provision_refuses_bad_user_ids() -> None:
+    with pytest.raises(SystemExit, match="user id"):
+        main(
+            [
+                "provision",
+                "--backend",
+                "aws",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "--users",
+                "a b",
+            ]
+        )
