@@ -22,7 +22,7 @@ import uuid
 from typing import Any
 
 import numpy as np
-from aiohttp import ClientSession, ClientTimeout
+from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from aiohttp.test_utils import TestServer
 
 from semichat.app import create_app
@@ -52,7 +52,11 @@ async def app_round(settings: Settings, n: int) -> list[float]:
     await server.start_server()
     timeout = ClientTimeout(total=None, sock_read=60)
     try:
-        async with ClientSession(str(server.make_url("")), timeout=timeout) as http:
+        # No connection limit: aiohttp's default of 100 would starve the send behind N streams.
+        connector = TCPConnector(limit=0)
+        async with ClientSession(
+            str(server.make_url("")), timeout=timeout, connector=connector
+        ) as http:
             users = [f"b{i}" for i in range(n)]
             async with http.post(
                 "/api/chat/conversations",
