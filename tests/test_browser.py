@@ -7,6 +7,7 @@ the shared support-demo conversation.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -271,7 +272,21 @@ def test_two_users_see_each_others_messages(server, context_factory):
     assert sorted(v["messageId"] for v in view) == sorted(ids_alice)
 
     ARTIFACTS.mkdir(exist_ok=True)
-    alice.screenshot(path=str(ARTIFACTS / "screenshot-two-users.png"))
+    save_side_by_side(alice, bob, ARTIFACTS / "screenshot-two-users.png")
+
+
+def save_side_by_side(left, right, path: Path) -> None:
+    """Both users' views in one picture, composed by the browser itself (no imaging library)."""
+    shots = [base64.b64encode(p.screenshot()).decode() for p in (left, right)]
+    canvas = left.context.new_page()
+    canvas.set_viewport_size({"width": 1144, "height": 664})
+    imgs = "".join(
+        f'<img src="data:image/png;base64,{s}" style="border:1px solid #d0d7de">' for s in shots
+    )
+    style = "margin:0;padding:12px;display:flex;gap:12px;background:#e6e8eb"
+    canvas.set_content(f'<body style="{style}">{imgs}</body>')
+    canvas.screenshot(path=str(path))
+    canvas.close()
 
 
 def test_eight_tabs_of_one_user_share_one_stream(server, context_factory, tag):
