@@ -8,6 +8,7 @@ the shared support-demo conversation.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import signal
@@ -116,7 +117,8 @@ class Process:
         # The group, so that anything the server started (an embedded backend) goes with it.
         os.killpg(self.proc.pid, signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            # Short grace: a graceful shutdown may wait on open event streams for a long time.
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
@@ -398,9 +400,20 @@ def test_reconnects_after_server_restart_and_catches_up(context_factory, tag):
         page = open_chat(context_factory(), flaky.url, user)
         status = page.get_by_test_id("chat-status")
 
+        attempts: list[float] = []
+        page.on(
+            "request",
+            lambda r: attempts.append(time.monotonic()) if "/api/chat/stream" in r.url else None,
+        )
         flaky.stop()
         expect(status).to_have_attribute("data-state", "reconnecting")
         expect(status).to_contain_text("reconnecting")
+        # Equal jitter keeps each wait at least as long as the one before: backoff, not a hammer.
+        pump = lambda seconds: page.wait_for_timeout(seconds * 1000)  # noqa: E731
+        wait_until(lambda: len(attempts) >= 4, 10, "four reconnect attempts", sleep=pump)
+        gaps = [b - a for a, b in itertools.pairwise(attempts)][:3]
+        assert gaps == sorted(gaps), gaps
+        assert gaps[-1] >= 2 * gaps[0], gaps
 
         missed = f"sent while the server was away {tag}"
         send_as(steady.url, f"ivan-{tag}", missed)
@@ -420,6 +433,26 @@ def test_reconnects_after_server_restart_and_catches_up(context_factory, tag):
         flaky.stop()
         steady.stop()
         backend.stop()
+
+
+def test_backoff_delays_are_exponential_jittered_and_capped(server, context_factory):
+    page = open_chat(context_factory(), server.url, "judy")
+    stats = page.evaluate(
+        """() => {
+            const { backoffDelay, STREAM_BACKOFF: cfg } = window.semichat;
+            return [...Array(12).keys()].map((attempt) => {
+                const ds = Array.from({ length: 200 }, () => backoffDelay(attempt, cfg));
+                const ceiling = Math.min(cfg.capMs, cfg.baseMs * 2 ** attempt);
+                return { ceiling, min: Math.min(...ds), max: Math.max(...ds),
+                         distinct: new Set(ds).size, capMs: cfg.capMs };
+            });
+        }"""
+    )
+    for s in stats:
+        assert s["ceiling"] / 2 <= s["min"] <= s["max"] <= s["ceiling"] <= s["capMs"]
+        assert s["distinct"] > 100, "delays should be jittered, not one fixed value"
+    assert stats[1]["ceiling"] == 2 * stats[0]["ceiling"]
+    assert stats[-1]["ceiling"] == stats[-1]["capMs"]
 
 
 def test_page_without_identity_says_how_to_pick_one(server, context_factory):

@@ -421,6 +421,9 @@
     }
   }
 
+  // The pure parts, reachable from browser tests and the devtools console.
+  window.semichat = Object.freeze({ backoffDelay, compareMessages, STREAM_BACKOFF });
+
   const start = () => new ChatWidget(document).start();
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
   else start();
