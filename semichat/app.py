@@ -1,0 +1,51 @@
+"""The application factory: settings in, a ready `web.Application` out."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from . import handlers, stream
+from .aws import open_clients
+from .chat import ChatService
+from .errors import error_middleware
+from .keys import CHAT, CLIENTS, COUNTERS, ROUTER, SETTINGS
+from .logs import request_log_middleware
+from .metrics import SqsCounters
+from .provision import ensure_tables
+from .routing import make_router
+from .routing.naming import validate_prefix
+from .settings import Settings
+from .sqs import SqsQueues
+from .store import ChatStore
+
+
+def create_app(settings: Settings) -> web.Application:
+    validate_prefix(settings.queue_prefix)
+    app = web.Application(
+        middlewares=[request_log_middleware, error_middleware],
+        # A little above the JSON limit so that the handler, not aiohttp, words the 413.
+        client_max_size=settings.max_body_bytes + 1024,
+    )
+    app[SETTINGS] = settings
+    app[COUNTERS] = SqsCounters()
+    app.cleanup_ctx.append(_aws)
+    app.add_routes(handlers.routes)
+    app.add_routes(stream.routes)
+    if handlers.STATIC_DIR.is_dir():
+        app.router.add_static("/static/", str(handlers.STATIC_DIR))
+    return app
+
+
+async def _aws(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    async with open_clients(settings) as clients:
+        if settings.create_tables:
+            await ensure_tables(clients.dynamodb, settings.table_prefix)
+        store = ChatStore(clients.dynamodb, settings.table_prefix)
+        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store)
+        app[CLIENTS] = clients
+        app[ROUTER] = router
+        app[CHAT] = ChatService(store, router, settings)
+        yield

@@ -1,0 +1,110 @@
+"""Per-user queue routing: names, the first-use race, queues deleted behind the app's back."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import re
+from typing import Any
+
+import pytest
+
+from semichat.app import create_app
+from semichat.aws import open_clients
+from semichat.metrics import SqsCounters
+from semichat.routing import Notification, make_router
+from semichat.routing.naming import MAX_QUEUE_NAME, user_queue_name, validate_prefix
+from semichat.settings import Settings
+from semichat.sqs import SqsQueues
+from semichat.store import ChatStore
+
+from .sse_helpers import data, next_events
+from .test_api import new_conversation, send
+from .test_stream import open_stream
+
+SQS_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+@pytest.mark.parametrize(
+    "user", ["alice", "a.b@example.com", "x" * 64, "-_.@", "A" * 64 + "", "a.b", "a_b"]
+)
+def test_queue_names_are_valid_sqs_names(user: str) -> None:
+    name = user_queue_name("semichat-prod-", user)
+    assert SQS_NAME.fullmatch(name)
+    assert len(name) <= MAX_QUEUE_NAME
+    assert name.startswith("semichat-prod-")
+
+
+def test_queue_names_keep_users_apart() -> None:
+    users = ["a.b", "a_b", "a@b", "x" * 63 + "1", "x" * 63 + "2"]
+    names = {user_queue_name("p-" * 30, u) for u in users}
+    assert len(names) == len(users)
+    assert all(len(n) <= MAX_QUEUE_NAME for n in names)
+    assert user_queue_name("p", "bob") == user_queue_name("p", "bob")
+
+
+@pytest.mark.parametrize("prefix", ["has.dot", "x" * 61, "space "])
+def test_bad_queue_prefix_is_refused(prefix: str) -> None:
+    with pytest.raises(ValueError, match="queue prefix"):
+        validate_prefix(prefix)
+
+
+async def test_first_uses_at_once_make_one_queue_and_one_mapping(
+    settings: Settings, sqs: Any, dynamodb: Any, client: Any
+) -> None:
+    # `client` has created the tables. Two processes' worth of routers race for one new user.
+    async with open_clients(settings) as a, open_clients(settings) as b:
+        routers = [
+            make_router(settings, SqsQueues(c.sqs, SqsCounters()), ChatStore(c.dynamodb, p))
+            for c, p in ((a, settings.table_prefix), (b, settings.table_prefix))
+        ]
+        urls = await asyncio.gather(*(routers[i % 2].subscribe("newbie") for i in range(10)))
+    assert len({s._url for s in urls}) == 1
+    queues = sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}newbie").get("QueueUrls")
+    assert queues == [urls[0]._url]
+    items = dynamodb.scan(TableName=f"{settings.table_prefix}ChatUserQueue")["Items"]
+    assert [(i["userId"]["S"], i["queueUrl"]["S"]) for i in items] == [("newbie", queues[0])]
+
+
+async def test_queue_deleted_behind_our_back_is_recreated_on_send(
+    client: Any, sqs: Any, settings: Settings
+) -> None:
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")  # creates bob's queue
+    stream.close()
+    [url] = sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob")["QueueUrls"]
+    sqs.delete_queue(QueueUrl=url)
+    resp = await send(client, "alice", conversation, "still reaches bob", "k1")
+    assert resp.status == 201
+    sent = await resp.json()
+    stream = await open_stream(client, "bob")
+    [event] = await asyncio.wait_for(next_events(stream, 1), 5)
+    assert data(event)["messageId"] == sent["messageId"]
+    stream.close()
+
+
+async def test_queue_deleted_under_an_open_stream_is_recreated(
+    aiohttp_client: Any, settings: Settings, sqs: Any
+) -> None:
+    quick = dataclasses.replace(settings, wait_seconds=1)
+    client = await aiohttp_client(create_app(quick), server_kwargs={"handler_cancellation": True})
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    [url] = sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob")["QueueUrls"]
+    sqs.delete_queue(QueueUrl=url)
+    await asyncio.sleep(2.5)  # the stream's next poll finds the queue gone and recreates it
+    assert sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob").get("QueueUrls")
+    sent = await (await send(client, "alice", conversation, "after", "k1")).json()
+    [event] = await asyncio.wait_for(next_events(stream, 1), 5)
+    assert data(event)["messageId"] == sent["messageId"]
+    stream.close()
+
+
+def test_unknown_routing_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown routing"):
+        make_router(Settings(routing="carrier-pigeon"), None, None)  # type: ignore[arg-type]
+
+
+def test_notification_round_trips_as_json() -> None:
+    n = Notification("m1", "c1")
+    assert Notification.from_json(n.to_json()) == n
