@@ -66,12 +66,6 @@ def wait_until(check, timeout: float, what: str, sleep=time.sleep) -> None:
     raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
-def port_open(port: int) -> bool:
-    with socket.socket() as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
 def http_ok(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=2) as resp:
@@ -143,7 +137,8 @@ class Backend(Process):
 
     def start(self) -> None:
         super().start()
-        self.wait_ready(lambda: port_open(self.port), f"backend on port {self.port}")
+        # It prints its endpoint only once the tables exist, which a bare open port does not mean.
+        self.wait_ready(lambda: '"endpoint"' in self.log_path.read_text(), "the backend endpoint")
 
 
 # --- HTTP helpers (another user, outside any browser) --------------------------------------------
