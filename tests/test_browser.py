@@ -168,7 +168,9 @@ def history_texts(base: str, user: str) -> list[str]:
 # --- fixtures ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: the sync API keeps an event loop running in this thread while it is
+# open, and pytest-asyncio cannot run the async tests of later modules inside it.
+@pytest.fixture(scope="module")
 def browser():
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: run scripts/install-chromium.sh")
