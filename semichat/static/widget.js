@@ -251,7 +251,10 @@
         this.lead();
         return;
       }
-      navigator.locks.request(`semichat-stream:${this.user}`, () => this.lead());
+      navigator.locks
+        .request(`semichat-stream:${this.user}`, () => this.lead())
+        // A lock that cannot be had at all must not leave the tab without notifications.
+        .catch(() => this.role === "follower" && this.lead());
       this.channel.postMessage({ type: "hello" });
     }
 
