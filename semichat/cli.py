@@ -46,7 +46,70 @@ def build_parser() -> argparse.ArgumentParser:
     )
     backend.add_argument("--host", default="127.0.0.1")
     backend.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    sim = sub.add_parser(
+        "simulate", help="run a Locust scenario, check deliveries, write a run directory"
+    )
+    from .simulate import SCENARIO_DEFAULTS
+
+    sim.add_argument("--scenario", choices=sorted(SCENARIO_DEFAULTS), default="chat")
+    sim.add_argument("--users", type=int, default=10)
+    sim.add_argument("--duration", type=float, default=30.0, help="seconds of sending")
+    sim.add_argument("--backend", choices=BACKENDS, default="embedded")
+    sim.add_argument("--target", help="an already running server; none is started")
+    sim.add_argument("--out", default="runs", help="where run directories go")
+    sim.add_argument("--spawn-rate", type=float, default=0.0)
+    sim.add_argument("--processes", type=int, default=1, help="Locust worker processes")
+    sim.add_argument("--drain", type=float, default=8.0, help="seconds of listening after")
+    sim.add_argument("--grace", type=float, default=5.0)
+    sim.add_argument("--conversation-size", type=int)
+    sim.add_argument("--send-interval", type=float, help="mean seconds between a user's sends")
+    sim.add_argument("--tabs", type=int, help="streams per user")
+    sim.add_argument("--cut-min", type=float, help="reconnect: shortest stream life (s)")
+    sim.add_argument("--cut-max", type=float, help="reconnect: longest stream life (s)")
     return parser
+
+
+def simulate_from_args(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
+    from .loadgen.config import LoadConfig
+    from .report import summary_table
+    from .simulate import SCENARIO_DEFAULTS, SimulationParams, simulate
+
+    knobs = {
+        "conversation_size": args.conversation_size,
+        "send_interval": args.send_interval,
+        "tabs": args.tabs,
+        "cut_min": args.cut_min,
+        "cut_max": args.cut_max,
+    }
+    load = replace(
+        LoadConfig(),
+        **SCENARIO_DEFAULTS[args.scenario],
+        **{k: v for k, v in knobs.items() if v is not None},
+    )
+    params = SimulationParams(
+        scenario=args.scenario,
+        users=args.users,
+        duration=args.duration,
+        backend=args.backend,
+        target=args.target,
+        spawn_rate=args.spawn_rate,
+        processes=args.processes,
+        drain=args.drain,
+        grace=args.grace,
+        load=load,
+    )
+    print(f"semichat simulate: {args.scenario}, {args.users} users, {args.duration:.0f} s")
+    run_dir, results = simulate(params, Path(args.out))
+    print(summary_table(results))
+    print(f"run directory: {run_dir}")
+    lost = results["user_view"]["lost"]
+    if lost:
+        print(f"FAIL: {lost} message(s) never reached a connected user's view")
+        return 1
+    return 0
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
@@ -100,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         run_backend(Settings.from_env(), args.host, args.port)
         return
+    if args.command == "simulate":
+        sys.exit(simulate_from_args(args))
     configure_logging(args.log_level)
     try:
         settings = settings_from_args(args)

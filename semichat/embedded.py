@@ -39,7 +39,8 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()
-    server.stop()
+    # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
+    # the serving thread is a daemon that ends with the process anyway.
 
 
 async def _provision(settings: Settings) -> None:

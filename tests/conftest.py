@@ -44,18 +44,36 @@ def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
     return proc, json.loads(proc.stdout.readline())["endpoint"]
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(10)
+
+
 @pytest.fixture(scope="session")
 def backend() -> Iterator[Backend]:
     proc, endpoint = _start_moto()
     try:
         yield Backend("embedded", endpoint, endpoint)
     finally:
-        proc.terminate()
-        proc.wait(10)
+        _stop(proc)
 
 
 @pytest.fixture
-def settings(backend: Backend) -> Settings:
+def quiet_backend() -> Iterator[Backend]:
+    """A backend of its own, for tests whose timing other tests' leftover load would blur:
+    moto keeps serving a long poll whose client went away until its wait runs out."""
+    proc, endpoint = _start_moto()
+    try:
+        yield Backend("embedded", endpoint, endpoint)
+    finally:
+        _stop(proc)
+
+
+def make_settings(backend: Backend) -> Settings:
     prefix = f"t{uuid.uuid4().hex[:8]}-"
     return Settings(
         backend="embedded",
@@ -66,6 +84,11 @@ def settings(backend: Backend) -> Settings:
         create_tables=True,
         heartbeat_seconds=1.0,
     )
+
+
+@pytest.fixture
+def settings(backend: Backend) -> Settings:
+    return make_settings(backend)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from aiohttp import ClientTimeout
 from semichat.app import create_app
 from semichat.settings import Settings
 
+from .conftest import Backend, make_settings
 from .sse_helpers import data, next_events
 from .test_api import as_user, history, new_conversation, send
 
@@ -125,8 +126,10 @@ async def _stream_latencies(client: Client, users: list[str]) -> list[float]:
 
 
 async def test_fifty_open_streams_each_get_the_notification_within_a_second(
-    client: Client,
+    aiohttp_client: Any, quiet_backend: Backend
 ) -> None:
+    app = create_app(make_settings(quiet_backend))
+    client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
     users = [f"u{i}" for i in range(50)]
     latencies = await _stream_latencies(client, users)
     assert len(latencies) == 50

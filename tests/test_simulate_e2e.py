@@ -1,0 +1,72 @@
+"""`semichat simulate` end to end on the embedded backend, and its figures re-counted by hand."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def chat_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    proc = subprocess.run(
+        [sys.executable, "-m", "semichat", "simulate", "--scenario", "chat", "--users", "6",
+         "--duration", "6", "--drain", "5", "--send-interval", "1", "--out", str(out)],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    return proc, (out / "chat" / "latest").resolve()
+
+
+def test_simulate_writes_a_complete_run_directory(chat_run: tuple) -> None:
+    proc, run = chat_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in ("params.json", "results.json", "server_metrics.json", "locust_stats.csv",
+                 "plots/latency.png", "plots/deliveries.png"):  # fmt: skip
+        assert (run / name).is_file(), name
+    assert list((run / "events").glob("*.jsonl"))
+    assert "user view" in proc.stdout and "lost" in proc.stdout
+
+
+def test_nothing_lost_in_the_user_view_and_latencies_recorded(chat_run: tuple) -> None:
+    _, run = chat_run
+    results = json.loads((run / "results.json").read_text())
+    for level in ("wire", "user_view"):
+        r = results[level]
+        assert r["sent"] > 0
+        for key in ("delivered", "lost", "duplicated", "reordered"):
+            assert isinstance(r[key], int)
+        assert set(r["latency_ms"]) >= {"p50", "p95", "p99", "max"}
+    assert results["user_view"]["lost"] == 0
+    assert results["user_view"]["delivered"] == results["user_view"]["expected"] > 0
+    assert results["wire"]["latency_ms"]["p50"] > 0
+    assert results["sqs_requests_per_user_minute"] > 0
+
+
+def test_figures_agree_with_an_independent_count(chat_run: tuple) -> None:
+    """Re-count from the raw lines with plain Python, sharing no code with the checker."""
+    _, run = chat_run
+    results = json.loads((run / "results.json").read_text())
+    events = [
+        json.loads(line)
+        for path in sorted((run / "events").glob("*.jsonl"))
+        for line in path.read_text().splitlines()
+    ]
+    ok = {e["messageId"]: e for e in events if e["type"] == "send" and e["outcome"] == "ok"}
+    assert results["wire"]["sent"] == len(ok)
+    assert results["sends"]["attempted"] == sum(e["type"] == "send" for e in events)
+    copies: dict[tuple[str, str], int] = defaultdict(int)
+    for e in events:
+        if e["type"] == "notification":
+            copies[(e["messageId"], e["user"])] += 1
+    pairs = {(m, r) for m, send in ok.items() for r in send["recipients"]}
+    # Every recipient is connected throughout this scenario, so every pair is expected.
+    assert results["wire"]["expected"] == len(pairs)
+    assert results["wire"]["delivered"] == sum(1 for p in pairs if copies.get(p))
+    assert results["wire"]["duplicated"] == sum(1 for n in copies.values() if n > 1)
+    shown = {(e["messageId"], e["user"]) for e in events if e["type"] == "view"}
+    assert results["user_view"]["delivered"] == len(pairs & shown)
