@@ -35,9 +35,11 @@ format: $(STAMP)
 
 # The tests run against the embedded backend and LocalStack; their fixture starts LocalStack when
 # it is not up (and stops it again). Installing it here keeps pip's minute out of pytest's output;
-# outside CI a failed install only makes the LocalStack tests skip, saying why.
+# the browser tests need Debian's Chromium. Outside CI a failed install only makes those tests
+# skip, saying why; in CI it fails the run.
 test: lint
 	$(LOCALSTACK) install --if-host-mode || [ "$$CI" != true ]
+	bash scripts/install-chromium.sh || [ "$$CI" != true ]
 	$(PY) -m pytest
 
 localstack:
