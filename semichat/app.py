@@ -10,9 +10,10 @@ from . import handlers, stream
 from .aws import open_clients
 from .chat import ChatService
 from .errors import error_middleware
-from .keys import CHAT, CLIENTS, COUNTERS, ROUTER, SETTINGS
+from .keys import CHAT, CLIENTS, COUNTERS, ORPHANS, ROUTER, SETTINGS
 from .logs import request_log_middleware
 from .metrics import SqsCounters
+from .orphans import OrphanedPolls
 from .provision import ensure_tables
 from .routing import make_router
 from .routing.naming import validate_prefix
@@ -31,6 +32,8 @@ def create_app(settings: Settings) -> web.Application:
     app[SETTINGS] = settings
     app[COUNTERS] = SqsCounters()
     app.cleanup_ctx.append(_aws)
+    # After _aws, so that it closes first: orphaned polls still use the SQS client.
+    app.cleanup_ctx.append(_orphans)
     app.add_routes(handlers.routes)
     app.add_routes(stream.routes)
     if handlers.STATIC_DIR.is_dir():
@@ -49,3 +52,9 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
         app[ROUTER] = router
         app[CHAT] = ChatService(store, router, settings)
         yield
+
+
+async def _orphans(app: web.Application) -> AsyncIterator[None]:
+    app[ORPHANS] = OrphanedPolls(app[COUNTERS])
+    yield
+    await app[ORPHANS].close()

@@ -7,6 +7,7 @@ from aiohttp import web
 from .aws import AwsClients
 from .chat import ChatService
 from .metrics import SqsCounters
+from .orphans import OrphanedPolls
 from .routing import NotificationRouter
 from .settings import Settings
 
@@ -15,3 +16,4 @@ CLIENTS = web.AppKey("clients", AwsClients)
 COUNTERS = web.AppKey("counters", SqsCounters)
 ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
+ORPHANS = web.AppKey("orphans", OrphanedPolls)

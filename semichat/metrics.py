@@ -16,6 +16,8 @@ class SqsCounters:
     create_queue: int = 0
     get_queue_url: int = 0
     errors: int = 0
+    # Notifications a poll received after its stream had gone, handed back at once.
+    orphan_releases: int = 0
     # Gauges, not counters: how many long polls and streams are open right now.
     active_polls: int = 0
     open_streams: int = 0

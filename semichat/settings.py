@@ -48,6 +48,10 @@ class Settings:
     # Rotate streams after this long (0: never), as serverless platforms and proxies cut long
     # responses anyway; the client reconnects at once on the `retry:` hint.
     stream_max_seconds: float = 0.0
+    # A long poll still waiting when its stream closes: let it finish and hand back what it got
+    # (True), or cancel it (False), which on the backend can swallow a notification for
+    # `visibility_timeout`. Kept as a switch so the harness can measure both.
+    release_orphaned_polls: bool = True
     history_default_limit: int = 50
     history_max_limit: int = 200
     max_text_chars: int = 4000

@@ -2,8 +2,9 @@
 
 Acknowledging only after the write means a stream that dies mid-write loses nothing: the
 notification becomes visible again. Delivery is therefore at least once; clients de-duplicate
-by message id. A client that goes away ends the long poll at once (aiohttp cancels the handler
-when run with `handler_cancellation=True`; otherwise the next heartbeat notices it).
+by message id. A client that goes away ends its stream at once (aiohttp cancels the handler
+when run with `handler_cancellation=True`; otherwise the next heartbeat notices it); a long poll
+still waiting then is left to finish, and what it received is released (`orphans.py`).
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import asyncio
 import contextlib
 import json
 import uuid
+from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
 from .identity import current_user
-from .keys import COUNTERS, ROUTER, SETTINGS
+from .keys import COUNTERS, ORPHANS, ROUTER, SETTINGS
 from .logs import annotate, log_event
 from .routing import Delivery, Subscription
 
@@ -37,8 +39,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
     # Subscribing first means a failure to reach the queue is a JSON error, not a broken stream.
     subscription = await request.app[ROUTER].subscribe(user)
     counters.open_streams += 1
-    delivered = 0
-    reason = "client closed"
+    progress = StreamProgress()
     try:
         async with sse_response(
             request, headers=SSE_HEADERS, ping_interval=settings.heartbeat_seconds
@@ -47,38 +48,53 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await resp.send(
                 json.dumps({"streamId": stream_id}), event="ready", retry=RECONNECT_HINT_MS
             )
-            delivered, reason = await _pump(request, resp, subscription)
+            await _pump(request, resp, subscription, progress)
         return resp
     finally:
         counters.open_streams -= 1
-        log_event(request, "stream disconnected", reason=reason, delivered=delivered)
+        log_event(
+            request, "stream disconnected", reason=progress.reason, delivered=progress.delivered
+        )
+
+
+@dataclass
+class StreamProgress:
+    """Kept outside `_pump` so that a cancelled handler still logs what its stream did."""
+
+    delivered: int = 0
+    reason: str = "client closed"
 
 
 async def _pump(
-    request: web.Request, resp: EventSourceResponse, subscription: Subscription
-) -> tuple[int, str]:
+    request: web.Request,
+    resp: EventSourceResponse,
+    subscription: Subscription,
+    progress: StreamProgress,
+) -> None:
     settings = request.app[SETTINGS]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.stream_max_seconds if settings.stream_max_seconds else None
     # The heartbeat task ends when a ping cannot be written: the client is gone.
     closed = asyncio.ensure_future(resp.wait())
     poll: asyncio.Future[list[Delivery]] | None = None
-    delivered = 0
     try:
         while True:
             if deadline is not None and loop.time() >= deadline:
-                return delivered, "max lifetime"
+                progress.reason = "max lifetime"
+                return
             poll = asyncio.ensure_future(subscription.receive())
             await asyncio.wait({poll, closed}, return_when=asyncio.FIRST_COMPLETED)
             if not poll.done():
-                return delivered, "client closed"
+                progress.reason = "client closed"
+                return
             deliveries = poll.result()
             for i, delivery in enumerate(deliveries):
                 if not await _write(resp, delivery):
                     await _release(subscription, deliveries[i:])
-                    return delivered, "write failed"
+                    progress.reason = "write failed"
+                    return
                 await subscription.acknowledge(delivery)
-                delivered += 1
+                progress.delivered += 1
                 log_event(
                     request,
                     "notification acknowledged",
@@ -87,12 +103,15 @@ async def _pump(
                 )
     finally:
         # asyncio.wait leaves its tasks running when the handler itself is cancelled (the
-        # client went away): end the long poll here, or it would outlive its stream.
+        # client went away): the stream ends now, and its poll must not outlive it unseen.
         closed.cancel()
         if poll is not None and not poll.done():
-            poll.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await poll
+            if settings.release_orphaned_polls:
+                request.app[ORPHANS].adopt(poll, subscription)
+            else:
+                poll.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poll
 
 
 async def _write(resp: EventSourceResponse, delivery: Delivery) -> bool:

@@ -86,24 +86,56 @@ async def test_heartbeat_comments_keep_the_stream_alive(client: Client) -> None:
     resp.close()
 
 
-async def test_client_disconnect_ends_the_long_poll(
-    client: Client, caplog: pytest.LogCaptureFixture
+async def _wait_for_metrics(client: Client, want: dict[str, int], within: float) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        now = await metrics(client)
+        if all(now[k] == v for k, v in want.items()) or time.monotonic() > deadline:
+            return now
+        await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("release", [True, False], ids=["release-orphans", "cancel-polls"])
+async def test_client_disconnect_ends_the_stream_and_its_poll(
+    aiohttp_client: Any, settings: Settings, caplog: pytest.LogCaptureFixture, release: bool
 ) -> None:
     caplog.set_level(logging.INFO, logger="semichat.events")
+    quick = dataclasses.replace(settings, wait_seconds=3, release_orphaned_polls=release)
+    client = await aiohttp_client(create_app(quick), server_kwargs={"handler_cancellation": True})
     stream = await open_stream(client, "dora")
     await asyncio.sleep(0.2)
     before = await metrics(client)
-    assert before["active_polls"] == 1
-    assert before["open_streams"] == 1
+    assert (before["active_polls"], before["open_streams"]) == (1, 1)
     stream.close()
-    deadline = time.monotonic() + 2
-    while time.monotonic() < deadline:
-        now = await metrics(client)
-        if now["active_polls"] == 0 and now["open_streams"] == 0:
-            break
-        await asyncio.sleep(0.05)
-    assert (now["active_polls"], now["open_streams"]) == (0, 0)
+    # The stream ends at once either way; a cancelled poll ends with it, a released one
+    # within its wait.
+    now = await _wait_for_metrics(client, {"open_streams": 0}, within=1.0)
+    assert now["open_streams"] == 0
     assert any(r.getMessage() == "stream disconnected" for r in caplog.records)
+    if not release:
+        assert now["active_polls"] == 0
+    now = await _wait_for_metrics(client, {"active_polls": 0}, within=quick.wait_seconds + 2)
+    assert now["active_polls"] == 0
+
+
+async def test_notification_after_a_closed_stream_reaches_the_next_one_promptly(
+    client: Client,
+) -> None:
+    """A page reload or a tab takeover: the old stream's poll is still waiting at the backend
+    when the next message comes. It must reach the new stream in seconds, not after the
+    visibility timeout (30 s), which is what cancelling that poll cost on moto."""
+    conversation = await new_conversation(client, "alice", "bob")
+    old = await open_stream(client, "bob")
+    await asyncio.sleep(0.3)
+    old.close()
+    new = await open_stream(client, "bob")
+    await asyncio.sleep(0.3)
+    sent_at = time.monotonic()
+    sent = await (await send(client, "alice", conversation, "after reload", "k1")).json()
+    [event] = await asyncio.wait_for(next_events(new, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"]
+    assert time.monotonic() - sent_at < 3.0
+    new.close()
 
 
 async def _stream_latencies(client: Client, users: list[str]) -> list[float]:

@@ -11,7 +11,7 @@ from semichat.keys import SETTINGS
 from semichat.logs import REQUEST_LOG
 from semichat.routing import Delivery, Notification
 from semichat.settings import Settings
-from semichat.stream import _pump
+from semichat.stream import StreamProgress, _pump
 
 
 class FakeSubscription:
@@ -63,8 +63,9 @@ def _request() -> Any:
 async def test_unwritten_notifications_are_released_not_acknowledged() -> None:
     sub = FakeSubscription([[_delivery(1), _delivery(2), _delivery(3)]])
     resp = FakeResponse(ok_writes=1)
-    delivered, reason = await _pump(_request(), resp, sub)  # type: ignore[arg-type]
-    assert (delivered, reason) == (1, "write failed")
+    progress = StreamProgress()
+    await _pump(_request(), resp, sub, progress)  # type: ignore[arg-type]
+    assert (progress.delivered, progress.reason) == (1, "write failed")
     assert sub.acked == ["m1"]
     assert sub.released == ["m2", "m3"]
 
@@ -75,6 +76,7 @@ async def test_written_notifications_are_acknowledged_in_order() -> None:
     settings = Settings(stream_max_seconds=0.2)
     request = _request()
     request.app[SETTINGS] = settings
-    delivered, reason = await _pump(request, resp, sub)  # type: ignore[arg-type]
-    assert (delivered, reason) == (3, "max lifetime")
+    progress = StreamProgress()
+    await _pump(request, resp, sub, progress)  # type: ignore[arg-type]
+    assert (progress.delivered, progress.reason) == (3, "max lifetime")
     assert resp.sent == sub.acked == ["m1", "m2", "m3"]
