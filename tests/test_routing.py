@@ -108,3 +108,18 @@ def test_unknown_routing_is_refused() -> None:
 def test_notification_round_trips_as_json() -> None:
     n = Notification("m1", "c1")
     assert Notification.from_json(n.to_json()) == n
+
+
+async def test_one_process_looks_a_new_user_up_once(
+    settings: Settings, sqs: Any, dynamodb: Any, client: Any
+) -> None:
+    counters = SqsCounters()
+    async with open_clients(settings) as c:
+        store = ChatStore(c.dynamodb, settings.table_prefix)
+        router = make_router(settings, SqsQueues(c.sqs, counters), store)
+        await asyncio.gather(
+            *(router.subscribe("fresh") for _ in range(5)),
+            *(router.publish(["fresh"], Notification(f"m{i}", "c")) for i in range(5)),
+        )
+    assert counters.create_queue == 1
+    assert counters.send == 5

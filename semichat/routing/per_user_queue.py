@@ -31,17 +31,30 @@ class PerUserQueueRouter:
         self._store = store
         self._settings = settings
         self._urls: dict[str, str] = {}
+        # One lookup per user at a time in this process: a user's first send and first stream
+        # usually start together, and each CreateQueue is a billed request.
+        self._lookups: dict[str, asyncio.Task[str]] = {}
 
     def queue_name(self, user_id: str) -> str:
         return user_queue_name(self._settings.queue_prefix, user_id)
 
     async def queue_url(self, user_id: str) -> str:
         url = self._urls.get(user_id)
+        if url is not None:
+            return url
+        lookup = self._lookups.get(user_id)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._lookup(user_id))
+            self._lookups[user_id] = lookup
+            lookup.add_done_callback(lambda _: self._lookups.pop(user_id, None))
+        # shield: one caller giving up (its client left) must not cancel the others' lookup.
+        return await asyncio.shield(lookup)
+
+    async def _lookup(self, user_id: str) -> str:
+        url = await self._store.get_queue_url(user_id)
         if url is None:
-            url = await self._store.get_queue_url(user_id)
-            if url is None:
-                url = await self._create(user_id)
-            self._urls[user_id] = url
+            url = await self._create(user_id)
+        self._urls[user_id] = url
         return url
 
     async def recreate(self, user_id: str) -> str:
