@@ -149,11 +149,10 @@ def simulate_from_args(args: argparse.Namespace) -> int:
     return 0
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = Settings.from_env().with_overrides(
+def _backend_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags of `_add_backend_flags`."""
+    return Settings.from_env().with_overrides(
         backend=args.backend,
-        host=args.host,
-        port=args.port,
         endpoint_url=args.endpoint_url,
         dynamodb_endpoint=args.dynamodb_endpoint,
         sqs_endpoint=args.sqs_endpoint,
@@ -164,6 +163,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         queue_prefix=args.queue_prefix,
         routing=args.routing,
     )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = _backend_settings(args).with_overrides(host=args.host, port=args.port)
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
         settings = settings.with_overrides(create_tables=True)
@@ -278,18 +281,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 def _provision_main(args: argparse.Namespace) -> None:
     try:
-        settings = Settings.from_env().with_overrides(
-            backend=args.backend,
-            endpoint_url=args.endpoint_url,
-            dynamodb_endpoint=args.dynamodb_endpoint,
-            sqs_endpoint=args.sqs_endpoint,
-            localstack_endpoint=args.localstack_endpoint,
-            localstack_dynamodb=args.localstack_dynamodb,
-            region=args.region,
-            table_prefix=args.table_prefix,
-            queue_prefix=args.queue_prefix,
-            routing=args.routing,
-        )
+        settings = _backend_settings(args)
         if args.print_what:
             sys.stdout.write(
                 dump_json(

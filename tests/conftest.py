@@ -173,23 +173,23 @@ async def client(aiohttp_client: Any, settings: Settings) -> TestClient[Any, Any
     return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
 
 
-@pytest.fixture
-def sqs(backend: Backend) -> Any:
+def emulator_client(service: str, endpoint: str, **kwargs: Any) -> Any:
+    """A boto3 client for a test backend (emulators take any credentials)."""
     return boto3.client(
-        "sqs",
-        endpoint_url=backend.sqs_endpoint,
+        service,
+        endpoint_url=endpoint,
         region_name="us-east-1",
         aws_access_key_id="test",
         aws_secret_access_key="test",
+        **kwargs,
     )
+
+
+@pytest.fixture
+def sqs(backend: Backend) -> Any:
+    return emulator_client("sqs", backend.sqs_endpoint)
 
 
 @pytest.fixture
 def dynamodb(backend: Backend) -> Any:
-    return boto3.client(
-        "dynamodb",
-        endpoint_url=backend.dynamodb_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
+    return emulator_client("dynamodb", backend.dynamodb_endpoint)

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import boto3
 import pytest
 from botocore.config import Config
 
-from .conftest import Backend
+from .conftest import Backend, emulator_client
 
 MANY = 1001
 CREATE_WORKERS = 16
@@ -26,13 +25,8 @@ CREATE_BOUND_S = 60.0
 
 @pytest.fixture
 def pooled_sqs(backend: Backend) -> Any:
-    return boto3.client(
-        "sqs",
-        endpoint_url=backend.sqs_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(max_pool_connections=CREATE_WORKERS),
+    return emulator_client(
+        "sqs", backend.sqs_endpoint, config=Config(max_pool_connections=CREATE_WORKERS)
     )
 
 
