@@ -150,7 +150,11 @@ class ChatService:
             await self._router.publish(sorted(members), Notification(message_id, conversation_id))
         except Exception as exc:
             log.exception("fan-out failed", extra={"messageId": message_id})
-            await self._store.release_fanout(idempotency_id)
+            try:
+                await self._store.release_fanout(idempotency_id)
+            except Exception:
+                # The lease then simply runs out: a retry takes over a little later.
+                log.warning("could not release the fan-out lease", exc_info=True)
             raise Unavailable(
                 "the message is stored but not every recipient was notified; "
                 "retry with the same idempotency key"

@@ -7,6 +7,7 @@ service, region, and the prefixes that name tables and queues.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, Literal
 
@@ -75,14 +76,7 @@ class Settings:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Read `SEMICHAT_<FIELD>` variables, converted to each field's type."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is None:
-                continue
-            values[f.name] = _convert(f.name, raw, cls.__dataclass_fields__[f.name].default)
-        settings = cls(**values)
+        settings = cls(**env_values(cls, ENV_PREFIX, environ))
         if settings.backend not in BACKENDS:
             raise ValueError(
                 f"SEMICHAT_BACKEND must be one of {BACKENDS}, not {settings.backend!r}"
@@ -95,18 +89,30 @@ class Settings:
         return settings
 
 
+def env_values(cls: Any, prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The fields of dataclass `cls` found as `<prefix><FIELD>` variables, each converted to
+    the type of the field's default."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        name = prefix + f.name.upper()
+        if name in env:
+            values[f.name] = _convert(name, env[name], f.default)
+    return values
+
+
 def _convert(name: str, raw: str, default: Any) -> Any:
     if isinstance(default, bool):
         if raw.lower() in {"1", "true", "yes", "on"}:
             return True
         if raw.lower() in {"0", "false", "no", "off"}:
             return False
-        raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a boolean, not {raw!r}")
+        raise ValueError(f"{name} must be a boolean, not {raw!r}")
     try:
         if isinstance(default, int):
             return int(raw)
         if isinstance(default, float):
             return float(raw)
     except ValueError as exc:
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}: {exc}") from None
+        raise ValueError(f"{name}: {exc}") from None
     return raw

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, fields
-from typing import Any
+from dataclasses import asdict, dataclass
+
+from ..settings import env_values
 
 ENV_PREFIX = "SEMICHAT_SIM_"
 
@@ -37,10 +37,4 @@ class LoadConfig:
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LoadConfig:
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = env.get(ENV_PREFIX + f.name.upper())
-            if raw is not None:
-                values[f.name] = type(getattr(cls, f.name))(raw)
-        return cls(**values)
+        return cls(**env_values(cls, ENV_PREFIX, environ))
