@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 
 from .commands import HistoryQuery, SendCommand
 from .errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
+from .locks import KeyedLocks
 from .routing import Notification, NotificationRouter
 from .settings import Settings
 from .store import (
@@ -74,6 +75,7 @@ class ChatService:
         self._router = router
         self._settings = settings
         self._clock = clock
+        self._sending = KeyedLocks()
 
     async def create_conversation(
         self, creator: str, participants: list[str]
@@ -97,6 +99,14 @@ class ChatService:
         return members
 
     async def send(self, sender: str, cmd: SendCommand) -> SendResult:
+        # DynamoDB's conditional transaction is what keeps concurrent retries from storing
+        # twice, across processes. Within one process they also queue here: moto checks a
+        # transaction's conditions without a lock (two racing retries both stored, in CI),
+        # and a retry that waits for the first attempt spares DynamoDB a losing transaction.
+        async with self._sending.hold(f"{sender}#{cmd.idempotency_key}"):
+            return await self._send(sender, cmd)
+
+    async def _send(self, sender: str, cmd: SendCommand) -> SendResult:
         members = await self.participants(sender, cmd.conversation_id)
         now = self._clock()
         message = Message(
