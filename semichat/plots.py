@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
 
 LEVEL_LABELS = {"wire": "wire (SSE notification)", "user_view": "user view (after refetch)"}
 
@@ -30,13 +32,7 @@ def latency_distribution(tables: dict[str, pd.DataFrame], path: Path) -> Path:
     ax.set_xlabel("latency from send to receipt (ms)")
     ax.set_ylabel("fraction of deliveries")
     ax.set_ylim(0, 1.02)
-    ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    ax.set_title("Delivery latency")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, ax, "Delivery latency", "lower right", path)
 
 
 def deliveries_over_time(events: pd.DataFrame, path: Path) -> Path:
@@ -56,9 +52,14 @@ def deliveries_over_time(events: pd.DataFrame, path: Path) -> Path:
                 ax.plot(counts.index, counts.to_numpy(), label=label, drawstyle="steps-mid")
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("events per second")
+    return _save(fig, ax, "Deliveries over time", "upper right", path)
+
+
+def _save(fig: Figure, ax: Axes, title: str, legend_at: str, path: Path) -> Path:
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="upper right")
-    ax.set_title("Deliveries over time")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc=legend_at)
+    ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
