@@ -111,12 +111,16 @@ class Tab:
                 reason = f"status {resp.status_code}"
                 return False
             parser = SseParser()
+            # A cut is the Timeout ending the block from inside readline, so nothing after the
+            # loop runs then: say "cut" up front and correct it if the server closes first.
+            reason = "cut" if cut_after is not None else "server closed"
             with gevent.Timeout(cut_after, False):
                 while not self.stopping:
                     # readline, not iter_lines: Locust's iter_lines holds events back in
                     # 1,024-byte chunks (see shared notes), which would fake latency.
                     line = resp._response.readline(b"\n")
                     if not line:
+                        reason = "server closed"
                         break
                     event = parser.feed(line)
                     if event is None:
@@ -146,8 +150,6 @@ class Tab:
                         )
                         if data["conversationId"] == user.conversation_id:
                             self.dirty.set()
-                if cut_after is not None and not self.stopping:
-                    reason = "cut"
             if self.stopping:
                 reason = "user stopped"
             return connected
