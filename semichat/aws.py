@@ -52,22 +52,19 @@ async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
     config = client_config(settings)
     creds = _credentials(settings)
     async with AsyncExitStack() as stack:
-        dynamodb = await stack.enter_async_context(
-            session.create_client(
-                "dynamodb",
-                region_name=settings.region,
-                endpoint_url=settings.dynamodb_url,
-                config=config,
-                **creds,
+        clients = {
+            service: await stack.enter_async_context(
+                session.create_client(
+                    service,
+                    region_name=settings.region,
+                    endpoint_url=endpoint,
+                    config=config,
+                    **creds,
+                )
             )
-        )
-        sqs = await stack.enter_async_context(
-            session.create_client(
-                "sqs",
-                region_name=settings.region,
-                endpoint_url=settings.sqs_url,
-                config=config,
-                **creds,
+            for service, endpoint in (
+                ("dynamodb", settings.dynamodb_url),
+                ("sqs", settings.sqs_url),
             )
-        )
-        yield AwsClients(dynamodb=dynamodb, sqs=sqs)
+        }
+        yield AwsClients(**clients)
