@@ -14,9 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import json
-import subprocess
-import sys
 import time
 import uuid
 from typing import Any
@@ -27,6 +24,7 @@ from aiohttp.test_utils import TestServer
 
 from semichat.app import create_app
 from semichat.aws import open_clients
+from semichat.embedded import start_backend_process, stop_backend_process
 from semichat.settings import Settings
 from semichat.sse import SseParser
 
@@ -110,18 +108,10 @@ async def raw_round(settings: Settings, n: int) -> list[float]:
         return [t - t0 for t in got]
 
 
-def start_backend() -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "backend", "--port", "0"], stdout=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    return proc, json.loads(proc.stdout.readline())["endpoint"]
-
-
 async def main(streams: list[int], endpoint: str | None, sqs_endpoint: str | None) -> None:
     proc = None
     if endpoint is None:
-        proc, endpoint = start_backend()
+        proc, endpoint = start_backend_process()
     try:
         for n in streams:
             prefix = f"bench{uuid.uuid4().hex[:6]}-"
@@ -138,8 +128,7 @@ async def main(streams: list[int], endpoint: str | None, sqs_endpoint: str | Non
             print(f"N={n:4}  through app: {quantiles(app)}")
     finally:
         if proc is not None:
-            proc.terminate()
-            proc.wait(10)
+            stop_backend_process(proc)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from .provisioner import provision
 from .settings import Settings
 
 START_TIMEOUT_S = 60.0
@@ -35,7 +38,7 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     endpoint = f"http://{bound_host}:{bound_port}"
-    asyncio.run(_provision(settings.with_overrides(endpoint_url=endpoint)))
+    asyncio.run(provision(settings.with_overrides(endpoint_url=endpoint)))
     print(json.dumps({"endpoint": endpoint}), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -55,12 +58,31 @@ def _stop_when_orphaned(stop: threading.Event) -> None:
             stop.set()
 
 
-async def _provision(settings: Settings) -> None:
-    from .aws import open_clients
-    from .provision import ensure_tables
+def start_backend_process(
+    host: str = "127.0.0.1", timeout: float = START_TIMEOUT_S
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`semichat backend` as a child process, for synchronous callers (tests, benchmarks);
+    returns the process and its endpoint once the tables exist."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "semichat", "backend", "--host", host, "--port", "0"],
+        stdout=subprocess.PIPE,
+    )
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    line = proc.stdout.readline() if ready else b""
+    if not line:
+        stop_backend_process(proc)
+        raise RuntimeError("embedded backend did not print its endpoint")
+    return proc, json.loads(line)["endpoint"]
 
-    async with open_clients(settings) as clients:
-        await ensure_tables(clients.dynamodb, settings.table_prefix)
+
+def stop_backend_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout)
 
 
 @asynccontextmanager

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import subprocess
-import sys
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -30,7 +28,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from semichat.app import create_app
-from semichat.localstack import HEALTH_PATH, UP_STATES
+from semichat.embedded import start_backend_process as _start_moto
+from semichat.embedded import stop_backend_process as _stop
+from semichat.localstack import HEALTH_PATH, service_up
 from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
 BACKEND_START_TIMEOUT_S = 60
@@ -48,31 +48,10 @@ class Backend:
     sqs_endpoint: str
 
 
-def _start_moto() -> tuple[subprocess.Popen[bytes], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "backend", "--port", "0"], stdout=subprocess.PIPE
-    )
-    assert proc.stdout is not None
-    ready, _, _ = select.select([proc.stdout], [], [], BACKEND_START_TIMEOUT_S)
-    if not ready:
-        proc.kill()
-        raise RuntimeError("embedded backend did not start")
-    return proc, json.loads(proc.stdout.readline())["endpoint"]
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(10)
-
-
 def localstack_sqs_up() -> bool:
     try:
         with urllib.request.urlopen(LOCALSTACK_ENDPOINT + HEALTH_PATH, timeout=2) as resp:
-            return json.load(resp).get("services", {}).get("sqs") in UP_STATES
+            return service_up(json.load(resp), "sqs")
     except (OSError, ValueError):
         return False
 
