@@ -5,15 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from .checker import check, per_message_table
 from .events import read_events
-
-if TYPE_CHECKING:
-    from .simulate import SimulationParams
 
 LEVELS = ("wire", "user_view")
 
@@ -47,18 +44,12 @@ def locust_summary(run_dir: Path) -> dict[str, Any]:
     return {name: {k: row.get(k) for k in keep} for name, row in rows.items()}
 
 
-def write_report(run_dir: Path, params: SimulationParams) -> dict[str, Any]:
-    events = read_events(run_dir / "events")
-    results = check(events, grace_s=params.grace)
-    results["params"] = params.to_json()
-    metrics_path = run_dir / "server_metrics.json"
-    if metrics_path.exists():
-        cost = sqs_cost(json.loads(metrics_path.read_text()), events)
-        results["sqs"] = cost
-        results["sqs_requests_per_user_minute"] = cost["per_user_minute"]
+def write_report(run_dir: Path) -> dict[str, Any]:
+    """Judge a finished run directory; write `results.json` and the plots."""
+    events, results = load_run(run_dir)
     results["locust"] = locust_summary(run_dir)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    write_plots(run_dir, events, params.grace)
+    write_plots(run_dir, events, results["run"]["grace_s"])
     return results
 
 
@@ -112,11 +103,9 @@ def summary_table(results: dict[str, Any]) -> str:
 
 
 def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's raw events, and its results judged afresh from them (for notebooks).
-
-    The checker runs again rather than trusting `results.json`, so a notebook always shows
-    what the current checker says of the recorded history.
-    """
+    """A run's raw events, and its results judged from them (by `simulate`, and by notebooks,
+    which judge afresh rather than trust `results.json`: they show what the current checker
+    says of the recorded history)."""
     path = Path(run_dir)
     params = json.loads((path / "params.json").read_text())
     events = read_events(path / "events")

@@ -216,5 +216,5 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
         markers.close()
         if server is not None:
             stop_process(server)
-    results = write_report(run_dir, params)
+    results = write_report(run_dir)
     return run_dir, results
