@@ -241,15 +241,14 @@ async def provision_command(settings: Settings, users: list[str]) -> None:
 
     async with with_backend(settings) as resolved:
         report = await provision(resolved, users)
-    print(
-        json.dumps(
+    sys.stdout.write(
+        dump_json(
             {
                 "dynamodb": resolved.dynamodb_url,
                 "sqs": resolved.sqs_url,
                 "tablesCreated": report.tables_created,
                 "queues": report.queues,
-            },
-            indent=2,
+            }
         )
     )
 
