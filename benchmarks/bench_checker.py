@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from semichat.checker import check
-from semichat.events import append_events, event_files, read_events
+from semichat.harness.checker import check
+from semichat.harness.events import append_events, event_files, read_events
 
 EVENTS_PER_MESSAGE = 7  # one send, three notifications, three views
 

@@ -22,11 +22,11 @@ import numpy as np
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 from aiohttp.test_utils import TestServer
 
-from semichat.app import create_app
-from semichat.aws import open_clients
-from semichat.embedded import start_backend_process, stop_backend_process
+from semichat.aws.clients import open_clients
+from semichat.aws.embedded import start_backend_process, stop_backend_process
+from semichat.harness.sse_parser import SseParser
+from semichat.server.app import create_app
 from semichat.settings import Settings
-from semichat.sse import SseParser
 
 
 def quantiles(values_s: list[float]) -> str:

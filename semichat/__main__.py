@@ -1,3 +1,3 @@
-from .cli import main
+from semichat.cli import main
 
 main()

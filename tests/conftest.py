@@ -27,10 +27,10 @@ import boto3
 import pytest
 from aiohttp.test_utils import TestClient
 
-from semichat.app import create_app
-from semichat.embedded import start_backend_process as _start_moto
-from semichat.embedded import stop_backend_process as _stop
-from semichat.localstack import HEALTH_PATH, service_up
+from semichat.aws.embedded import start_backend_process as _start_moto
+from semichat.aws.embedded import stop_backend_process as _stop
+from semichat.aws.localstack import HEALTH_PATH, service_up
+from semichat.server.app import create_app
 from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
 BACKEND_START_TIMEOUT_S = 60

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from semichat.sse import SseEvent, SseParser
+from semichat.harness.sse_parser import SseEvent, SseParser
 
 
 async def next_events(resp: Any, count: int, event: str = "message") -> list[SseEvent]:

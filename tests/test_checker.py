@@ -9,8 +9,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from semichat.checker import check, per_message_table
-from semichat.events import append_events, empty_events, events_frame, read_events
+from semichat.harness.checker import check, per_message_table
+from semichat.harness.events import append_events, empty_events, events_frame, read_events
 
 Event = dict[str, Any]
 USERS = ["a", "b", "c"]

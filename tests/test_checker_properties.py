@@ -18,8 +18,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from semichat.checker import check
-from semichat.events import events_frame
+from semichat.harness.checker import check
+from semichat.harness.events import events_frame
 
 Event = dict[str, Any]
 LEVELS = {"wire": "notification", "user_view": "view"}

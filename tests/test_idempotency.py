@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from semichat.keys import ROUTER
+from semichat.server.appkeys import ROUTER
 from semichat.settings import Settings
 
 from .test_api import history, new_conversation, send

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from semichat.checker import check
-from semichat.events import events_frame
-from semichat.loadgen.config import LoadConfig
-from semichat.loadgen.recorder import Recorder
-from semichat.loadgen.view import ChatView, idempotency_key, message_text
-from semichat.report import sqs_cost, summary_table
-from semichat.simulate import run_directory
+from semichat.harness.checker import check
+from semichat.harness.events import events_frame
+from semichat.harness.loadgen.config import LoadConfig
+from semichat.harness.loadgen.recorder import Recorder
+from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text
+from semichat.harness.report import sqs_cost, summary_table
+from semichat.harness.simulate import run_directory
 
 
 def test_view_shows_each_message_once_in_server_order() -> None:

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from semichat.provision import TABLE_SPECS, tables_document
+from semichat.aws.tables import TABLE_SPECS, tables_document
 
 HOOK = Path(__file__).resolve().parent.parent / "localstack/init/ready.d/10-semichat-tables.sh"
 

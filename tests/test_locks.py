@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from semichat.locks import KeyedLocks
+from semichat.server.locks import KeyedLocks
 
 
 async def test_one_holder_per_key_and_keys_are_forgotten() -> None:

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from semichat.loadgen.config import LoadConfig
-from semichat.simulate import LOADTESTS
+from semichat.harness.loadgen.config import LoadConfig
+from semichat.harness.scenarios import scenario_file
 
 EVENTS = 3
 GAP_S = 0.5
@@ -59,10 +59,10 @@ async def test_events_reach_the_recorder_within_100_ms(aiohttp_server: Any, tmp_
     server = await aiohttp_server(fake_chat_server(written))
     config = LoadConfig(run_dir=str(tmp_path), conversation_size=1, send_interval=100.0)
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "locust", "-f", str(LOADTESTS / "chat.py"), "--headless",
+        sys.executable, "-m", "locust", "-f", str(scenario_file("chat")), "--headless",
         "-u", "1", "-r", "1", "-t", "4s", "--stop-timeout", "2", "--only-summary",
         "--host", f"http://127.0.0.1:{server.port}",
-        env={**config.to_env(), "PATH": "/usr/bin:/bin", "PYTHONPATH": str(LOADTESTS.parent)},
+        env={**config.to_env(), "PATH": "/usr/bin:/bin"},
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     _, stderr = await asyncio.wait_for(proc.communicate(), 60)

@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_all
 
+from semichat.aws.cloudformation import template
+from semichat.aws.iam import server_policy
+from semichat.aws.provisioning import parse_users, provision
+from semichat.aws.tables import IDEMPOTENCY, TABLE_SPECS, tables_document
 from semichat.cli import dump_json, main, printable
-from semichat.cloudformation import template
-from semichat.iam import server_policy
-from semichat.provision import IDEMPOTENCY, TABLE_SPECS, tables_document
-from semichat.provisioner import parse_users, provision
-from semichat.routing.naming import user_queue_name
+from semichat.server.routing.naming import user_queue_name
 from semichat.settings import Settings
 
 from .conftest import Backend, make_settings

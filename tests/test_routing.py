@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from semichat.app import create_app
-from semichat.aws import open_clients
-from semichat.metrics import SqsCounters
-from semichat.routing import Notification, make_router
-from semichat.routing.naming import MAX_QUEUE_NAME, user_queue_name, validate_prefix
+from semichat.aws.clients import open_clients
+from semichat.server.app import create_app
+from semichat.server.metrics import SqsCounters
+from semichat.server.routing import Notification, make_router
+from semichat.server.routing.naming import MAX_QUEUE_NAME, user_queue_name, validate_prefix
+from semichat.server.sqs import SqsQueues
+from semichat.server.store import ChatStore
 from semichat.settings import Settings
-from semichat.sqs import SqsQueues
-from semichat.store import ChatStore
 
 from .sse_helpers import data, next_events
 from .test_api import new_conversation, send

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from semichat.sse import SseEvent, SseParser
+from semichat.harness.sse_parser import SseEvent, SseParser
 
 
 def feed_all(parser: SseParser, text: str) -> list[SseEvent]:

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientTimeout
 
-from semichat.app import create_app
+from semichat.server.app import create_app
 from semichat.settings import Settings
 
 from .conftest import Backend, make_settings

@@ -7,11 +7,11 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web import Application
 
-from semichat.keys import SETTINGS
-from semichat.logs import REQUEST_LOG
-from semichat.routing import Delivery, Notification
+from semichat.server.appkeys import SETTINGS
+from semichat.server.logs import REQUEST_LOG
+from semichat.server.routing import Delivery, Notification
+from semichat.server.stream import StreamProgress, _pump
 from semichat.settings import Settings
-from semichat.stream import StreamProgress, _pump
 
 
 class FakeSubscription:
