@@ -51,7 +51,7 @@ localstack-stop:
 localstack-status:
 	$(LOCALSTACK) status
 
-# Files generated from semichat/provision.py and semichat/iam.py; tests fail when they are stale.
+# Files generated from semichat/aws/tables.py and semichat/aws/iam.py; tests fail when they are stale.
 generated: $(STAMP)
 	$(VENV)/bin/semichat provision --print tables > localstack/tables.json
 	$(VENV)/bin/semichat provision --print cloudformation > infra/cloudformation.json

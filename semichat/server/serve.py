@@ -7,6 +7,7 @@ import logging
 import signal
 
 from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
 
 from semichat.aws.embedded import with_backend
 from semichat.server.app import create_app
@@ -20,7 +21,12 @@ async def serve(settings: Settings) -> None:
         app = create_app(resolved)
         # handler_cancellation: a client that disconnects cancels its stream's long poll at once.
         runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
-        await runner.setup()
+        try:
+            await runner.setup()
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(
+                f"the backend did not answer at start ({exc}); check --backend and the endpoints"
+            ) from None
         try:
             site = web.TCPSite(runner, resolved.host, resolved.port)
             try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # LocalStack init hook: create semichat's DynamoDB tables (and the Idempotency table's TTL).
-# tables.json is generated from semichat/provision.py by `semichat provision --print tables`,
+# tables.json is generated from semichat/aws/tables.py by `semichat provision --print tables`,
 # so this hook holds no table definitions of its own.
 set -euo pipefail
 

@@ -1,0 +1,3 @@
+from semichat.cli import main
+
+main()

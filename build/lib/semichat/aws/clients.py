@@ -1,0 +1,70 @@
+"""AWS clients: one aiobotocore client per service and process, configured in one place."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from semichat.settings import Settings
+
+# Emulators accept any credentials; real AWS takes them from the usual chain.
+EMULATOR_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+@dataclass(frozen=True)
+class AwsClients:
+    dynamodb: Any
+    sqs: Any
+
+
+def client_config(settings: Settings) -> AioConfig:
+    """Pool, timeouts and retries for both clients.
+
+    A long poll keeps its connection for up to `wait_seconds`, so the read timeout must exceed
+    it and the pool must hold one connection per waiting stream: aiobotocore's default of 10
+    would make the 11th stream queue for a free connection for up to 20 s.
+    """
+    return AioConfig(
+        max_pool_connections=settings.max_pool_connections,
+        connect_timeout=5,
+        read_timeout=settings.wait_seconds + 10,
+        retries={"max_attempts": 3, "mode": "standard"},
+    )
+
+
+def _credentials(settings: Settings) -> dict[str, str]:
+    if settings.backend == "aws" and not (settings.dynamodb_url or settings.sqs_url):
+        return {}
+    if os.environ.get("AWS_ACCESS_KEY_ID"):
+        return {}
+    return dict(EMULATOR_CREDENTIALS)
+
+
+@asynccontextmanager
+async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
+    session = get_session()
+    config = client_config(settings)
+    creds = _credentials(settings)
+    async with AsyncExitStack() as stack:
+        clients = {
+            service: await stack.enter_async_context(
+                session.create_client(
+                    service,
+                    region_name=settings.region,
+                    endpoint_url=endpoint,
+                    config=config,
+                    **creds,
+                )
+            )
+            for service, endpoint in (
+                ("dynamodb", settings.dynamodb_url),
+                ("sqs", settings.sqs_url),
+            )
+        }
+        yield AwsClients(**clients)

@@ -1,0 +1,275 @@
+"""The `semichat` command line: one small function per subcommand, dispatched by argparse.
+
+Heavy imports (the server, Locust's harness, the AWS tools) happen inside each subcommand, so
+`semichat --help` and a mistyped flag answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from semichat.settings import BACKENDS, LOCALSTACK_DYNAMODB, Settings
+
+log = logging.getLogger("semichat.cli")
+
+PRINTABLE = ("tables", "policy", "cloudformation")
+# Knobs of `LoadConfig` that `simulate` passes to the scenario only when given on the command line.
+SIMULATE_KNOBS = ("conversation_size", "send_interval", "tabs", "cut_min", "cut_max")
+
+
+class UserError(Exception):
+    """A mistake a user can fix: printed as one line, never as a traceback."""
+
+
+def _add_backend_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="where DynamoDB and SQS come from (default: embedded, a moto server started here)",
+    )
+    p.add_argument("--endpoint-url", help="one endpoint URL for both DynamoDB and SQS")
+    p.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL (overrides --endpoint-url)")
+    p.add_argument("--sqs-endpoint", help="SQS endpoint URL (overrides --endpoint-url)")
+    p.add_argument(
+        "--localstack-endpoint",
+        help="with --backend localstack: its URL (default http://127.0.0.1:4566)",
+    )
+    p.add_argument(
+        "--localstack-dynamodb",
+        choices=LOCALSTACK_DYNAMODB,
+        help="with --backend localstack and no --dynamodb-endpoint: DynamoDB from LocalStack or "
+        "the embedded backend; auto (default) asks LocalStack's health check",
+    )
+    p.add_argument("--region", help="AWS region (default us-east-1)")
+    p.add_argument("--table-prefix", help="prefix of the DynamoDB table names (default semichat-)")
+    p.add_argument("--queue-prefix", help="prefix of the SQS queue names (default semichat-)")
+    p.add_argument(
+        "--routing",
+        help="notification routing strategy (default per_user_queue)",
+    )
+
+
+def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="serve the chat API, the stream and the widget")
+    p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=None, help="TCP port to listen on (default 8080)")
+    _add_backend_flags(p)
+    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    p.set_defaults(func=serve_command)
+
+
+def _add_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "backend", help="run the embedded backend (moto server) alone and print its endpoint"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    p.set_defaults(func=backend_command)
+
+
+def _add_provision(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "provision",
+        help="create the tables (and users' queues), or print tables, IAM policy, CloudFormation",
+    )
+    _add_backend_flags(p)
+    p.add_argument("--users", help="comma-separated user ids whose queues to create")
+    p.add_argument("--users-file", type=Path, help="a file of user ids, one a line")
+    p.add_argument(
+        "--print", dest="print_what", choices=PRINTABLE, help="print this (JSON); create nothing"
+    )
+    p.add_argument(
+        "--preprovisioned",
+        action="store_true",
+        help="with --print policy: the policy for queues created ahead (no sqs:CreateQueue)",
+    )
+    p.add_argument(
+        "--account-id",
+        default=os.environ.get("AWS_ACCOUNT_ID", "ACCOUNT_ID"),
+        help="with --print policy: the AWS account in the ARNs (default $AWS_ACCOUNT_ID)",
+    )
+    p.set_defaults(func=provision_command)
+
+
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from semichat.harness.scenarios import scenario_names
+
+    p = sub.add_parser(
+        "simulate", help="run a Locust scenario, check deliveries, write a run directory"
+    )
+    p.add_argument("--scenario", choices=scenario_names(), default="chat", help="what the users do")
+    p.add_argument("--users", type=int, default=10, help="simulated users (default 10)")
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of sending (default 30)")
+    p.add_argument(
+        "--backend", choices=BACKENDS, default="embedded", help="backend of the started server"
+    )
+    p.add_argument("--target", help="URL of an already running server; none is started")
+    p.add_argument("--out", default="runs", help="folder of run directories (default runs)")
+    p.add_argument(
+        "--spawn-rate",
+        type=float,
+        default=0.0,
+        help="users started per second (default 0: all within about two seconds)",
+    )
+    p.add_argument("--processes", type=int, default=1, help="Locust worker processes (default 1)")
+    p.add_argument(
+        "--drain",
+        type=float,
+        default=8.0,
+        help="seconds of listening after sending stops (default 8)",
+    )
+    p.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds before the run's end after which a recipient's arrival no longer makes "
+        "a delivery expected (default 5)",
+    )
+    p.add_argument("--conversation-size", type=int, help="users per conversation")
+    p.add_argument("--send-interval", type=float, help="mean seconds between a user's sends")
+    p.add_argument("--tabs", type=int, help="streams (tabs) per user, each with its own view")
+    p.add_argument("--cut-min", type=float, help="cut streams after at least this many seconds")
+    p.add_argument("--cut-max", type=float, help="cut streams after at most this many seconds")
+    p.set_defaults(func=simulate_command)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semichat", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_serve, _add_backend, _add_provision, _add_simulate):
+        add(sub)
+    return parser
+
+
+def backend_settings(args: argparse.Namespace) -> Settings:
+    """Settings from the environment, overridden by the flags of `_add_backend_flags`."""
+    return Settings.from_env().with_overrides(
+        backend=args.backend,
+        endpoint_url=args.endpoint_url,
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        sqs_endpoint=args.sqs_endpoint,
+        localstack_endpoint=args.localstack_endpoint,
+        localstack_dynamodb=args.localstack_dynamodb,
+        region=args.region,
+        table_prefix=args.table_prefix,
+        queue_prefix=args.queue_prefix,
+        routing=args.routing,
+    )
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    settings = backend_settings(args).with_overrides(host=args.host, port=args.port)
+    if settings.backend != "aws":
+        # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
+        settings = settings.with_overrides(create_tables=True)
+    return settings
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    from semichat.server.logs import configure_logging
+    from semichat.server.serve import serve
+
+    configure_logging(args.log_level)
+    try:
+        asyncio.run(serve(settings_from_args(args)))
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def backend_command(args: argparse.Namespace) -> int:
+    from semichat.aws.embedded import run_backend
+
+    run_backend(Settings.from_env(), args.host, args.port)
+    return 0
+
+
+def printable(what: str, settings: Settings, account_id: str, preprovisioned: bool) -> object:
+    """The document `semichat provision --print WHAT` prints."""
+    if what == "tables":
+        from semichat.aws.tables import tables_document
+
+        return tables_document(settings.table_prefix)
+    if what == "policy":
+        from semichat.aws.iam import server_policy
+
+        return server_policy(
+            region=settings.region,
+            account=account_id,
+            table_prefix=settings.table_prefix,
+            queue_prefix=settings.queue_prefix,
+            preprovisioned=preprovisioned,
+        )
+    from semichat.aws.cloudformation import template
+
+    return template()
+
+
+def dump_json(document: object) -> str:
+    """The one JSON layout for printed and committed documents (stable, diff-friendly)."""
+    return json.dumps(document, indent=2) + "\n"
+
+
+def provision_command(args: argparse.Namespace) -> int:
+    from semichat.aws.provisioning import parse_users, provision_report
+    from semichat.server.logs import configure_logging
+
+    settings = backend_settings(args)
+    if args.print_what:
+        document = printable(args.print_what, settings, args.account_id, args.preprovisioned)
+        sys.stdout.write(dump_json(document))
+        return 0
+    users = parse_users(args.users, args.users_file)
+    if settings.backend == "embedded" and not (settings.dynamodb_url and settings.sqs_url):
+        raise UserError(
+            "the embedded backend lives only as long as `semichat serve`; give "
+            "--endpoint-url (e.g. of `semichat backend`) or choose --backend localstack|aws"
+        )
+    configure_logging("WARNING")
+    sys.stdout.write(dump_json(asyncio.run(provision_report(settings, users))))
+    return 0
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    from semichat.harness.simulate import SimulationParams, run_simulation
+
+    knobs = {k: getattr(args, k) for k in SIMULATE_KNOBS if getattr(args, k) is not None}
+    params = SimulationParams.for_scenario(
+        args.scenario,
+        knobs,
+        users=args.users,
+        duration=args.duration,
+        backend=args.backend,
+        target=args.target,
+        spawn_rate=args.spawn_rate,
+        processes=args.processes,
+        drain=args.drain,
+        grace=args.grace,
+    )
+    return run_simulation(params, Path(args.out))
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user makes or meets at start: shown as one line, not a traceback."""
+    from semichat.aws.localstack import LocalstackUnavailable
+    from semichat.server.errors import ApiError
+
+    return (UserError, ValueError, OSError, ApiError, LocalstackUnavailable)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.func(args)
+    except _user_errors() as exc:
+        sys.exit(f"semichat {args.command}: {exc}")
+    if code:
+        sys.exit(code)

@@ -1,0 +1,40 @@
+"""A simulated run's knobs, passed to Locust processes through the environment."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from semichat.settings import env_values
+
+ENV_PREFIX = "SEMICHAT_SIM_"
+
+
+@dataclass(frozen=True)
+class LoadConfig:
+    run_dir: str = "runs/adhoc"
+    # Distinguishes this run's users from earlier runs' on a long-lived server.
+    run_tag: str = "sim"
+    conversation_size: int = 3
+    # Mean seconds between two sends of one user.
+    send_interval: float = 2.0
+    # Unix time after which users stop sending and only listen (the drain).
+    send_until: float = 0.0
+    # Streams (tabs) each user holds at once.
+    tabs: int = 1
+    # Cut each stream after a random time in this range (seconds); 0 never cuts.
+    cut_min: float = 0.0
+    cut_max: float = 0.0
+    # Longest reconnect backoff after a failed stream.
+    backoff_max: float = 5.0
+    history_limit: int = 50
+    # For load shapes: the peak user count, the run length and how many steps reach the peak.
+    users: int = 10
+    duration: float = 30.0
+    ramp_steps: int = 5
+
+    def to_env(self) -> dict[str, str]:
+        return {ENV_PREFIX + k.upper(): str(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> LoadConfig:
+        return cls(**env_values(cls, ENV_PREFIX, environ))

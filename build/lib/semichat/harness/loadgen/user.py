@@ -1,0 +1,309 @@
+"""What a simulated chat user can do in Locust: join a conversation, open tabs, send.
+
+Scenario files (`semichat/harness/scenarios/`) compose these into behaviour. A tab holds an SSE
+stream (reconnecting with backoff) and its own view of the conversation, refetched on
+notifications and reconnects, as the widget does.
+Everything observed is recorded as events; nothing is judged here.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from itertools import count
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult, Event
+from locust import FastHttpUser, events
+from locust.env import Environment
+
+from semichat.harness.loadgen.config import LoadConfig
+from semichat.harness.loadgen.recorder import Recorder
+from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text
+from semichat.harness.sse_parser import SseParser
+
+STREAM_PATH = "/api/chat/stream"
+SEND_ATTEMPTS = 3
+GROUP_WAIT_S = 30.0
+
+_config = LoadConfig.from_env()
+_recorder: Recorder | None = None
+_local_index = count()
+_groups: dict[int, AsyncResult] = {}
+
+
+def recorder() -> Recorder:
+    global _recorder
+    if _recorder is None:
+        _recorder = Recorder(f"{_config.run_dir}/events")
+    return _recorder
+
+
+@events.quitting.add_listener
+def _close_recorder(environment: Environment, **_: Any) -> None:
+    if _recorder is not None:
+        _recorder.close()
+
+
+def _worker_index(environment: Environment) -> int:
+    return int(getattr(environment.runner, "worker_index", 0) or 0)
+
+
+class Tab:
+    """One browser tab: an SSE stream with reconnects, and the view it keeps."""
+
+    def __init__(self, user: ChatUser, number: int) -> None:
+        self.user = user
+        self.client_id = f"{user.user_id}/tab{number}"
+        self.view = ChatView()
+        self.dirty = Event()
+        self.stopping = False
+        self._response: Any = None
+        self.greenlets = [gevent.spawn(self._stream_loop), gevent.spawn(self._view_loop)]
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.dirty.set()
+        if self._response is not None:
+            # Closing the socket ends a blocked readline at once.
+            self._close_response()
+        gevent.joinall(self.greenlets, timeout=5)
+        gevent.killall(self.greenlets, timeout=1)
+
+    def _close_response(self) -> None:
+        try:
+            self._response._response.release()
+        except Exception:
+            pass
+
+    def _stream_loop(self) -> None:
+        failures = 0
+        while not self.stopping:
+            ok = self._one_stream()
+            if self.stopping:
+                return
+            failures = 0 if ok else failures + 1
+            # A cut stream reconnects after the server's retry hint with jitter; failures back off.
+            ceiling = 1.0 if ok else min(self.user.config.backoff_max, 0.5 * 2**failures)
+            gevent.sleep(random.uniform(0.1, ceiling))
+
+    def _one_stream(self) -> bool:
+        user = self.user
+        stream_id = uuid.uuid4().hex[:12]
+        reason = "server closed"
+        connected = False
+        cut_after = None
+        if user.config.cut_max > 0:
+            cut_after = random.uniform(user.config.cut_min, user.config.cut_max)
+        started = time.time()
+        try:
+            resp = user.client.get(
+                STREAM_PATH,
+                headers={**user.identity, "Accept-Encoding": "identity"},
+                stream=True,
+                name=STREAM_PATH,
+            )
+            self._response = resp
+            if resp.status_code != 200:
+                reason = f"status {resp.status_code}"
+                return False
+            parser = SseParser()
+            # A cut is the Timeout ending the block from inside readline, so nothing after the
+            # loop runs then: say "cut" up front and correct it if the server closes first.
+            reason = "cut" if cut_after is not None else "server closed"
+            with gevent.Timeout(cut_after, False):
+                while not self.stopping:
+                    # readline, not iter_lines: Locust's iter_lines holds events back in
+                    # 1,024-byte chunks (see shared notes), which would fake latency.
+                    line = resp._response.readline(b"\n")
+                    if not line:
+                        reason = "server closed"
+                        break
+                    event = parser.feed(line)
+                    if event is None:
+                        continue
+                    if event.event == "ready":
+                        connected = True
+                        recorder().record(
+                            "connect",
+                            user=user.user_id,
+                            stream=stream_id,
+                            client=self.client_id,
+                            setup_ms=round((time.time() - started) * 1000, 1),
+                        )
+                        self.dirty.set()  # refetch: anything sent while away shows now
+                    elif event.event == "message":
+                        received = time.time()
+                        data = json.loads(event.data)
+                        recorder().record(
+                            "notification",
+                            t=received,
+                            user=user.user_id,
+                            stream=stream_id,
+                            client=self.client_id,
+                            eventId=event.id,
+                            messageId=data["messageId"],
+                            conversationId=data["conversationId"],
+                        )
+                        if data["conversationId"] == user.conversation_id:
+                            self.dirty.set()
+            if self.stopping:
+                reason = "user stopped"
+            return connected
+        except Exception as exc:
+            reason = f"{type(exc).__name__}: {exc}"[:200]
+            return False
+        finally:
+            if self._response is not None:
+                self._close_response()
+                self._response = None
+            if connected:
+                recorder().record(
+                    "disconnect",
+                    user=user.user_id,
+                    stream=stream_id,
+                    client=self.client_id,
+                    reason=reason,
+                )
+
+    def _view_loop(self) -> None:
+        user = self.user
+        while True:
+            self.dirty.wait()
+            if self.stopping:
+                return
+            self.dirty.clear()
+            try:
+                resp = user.client.get(
+                    "/api/chat/history",
+                    params={
+                        "conversationId": user.conversation_id,
+                        "limit": user.config.history_limit,
+                    },
+                    headers=user.identity,
+                    name="/api/chat/history",
+                )
+                if resp.status_code != 200:
+                    continue
+                page = resp.json()["messages"]
+            except Exception:
+                gevent.sleep(0.5)
+                self.dirty.set()
+                continue
+            now = time.time()
+            # The key in each message's text names its send: the checker bridges the messageId
+            # to a send whose outcome was unknown, so that message's deliveries are "recovered".
+            keys = {str(m.get("messageId")): idempotency_key(m) for m in page}
+            for message_id in self.view.merge(page):
+                key = keys.get(message_id)
+                recorder().record(
+                    "view",
+                    t=now,
+                    user=user.user_id,
+                    client=self.client_id,
+                    conversationId=user.conversation_id,
+                    messageId=message_id,
+                    **({"idempotencyKey": key} if key else {}),
+                )
+
+
+class ChatUser(FastHttpUser):
+    """A chat participant's building blocks; a scenario file composes them into its behaviour."""
+
+    abstract = True
+    # Streams hold connections for minutes: keep the client's timeout above the heartbeat.
+    network_timeout = 60.0
+    connection_timeout = 10.0
+    concurrency = 16
+    config = _config
+
+    def on_start(self) -> None:
+        self.index = next(_local_index)
+        self.worker = _worker_index(self.environment)
+        self.user_id = self.identity_of(self.worker, self.index)
+        self.identity = {"x-user-id": self.user_id}
+        self.seq = 0
+        self.tabs: list[Tab] = []
+
+    def on_stop(self) -> None:
+        for tab in self.tabs:
+            tab.stop()
+
+    def identity_of(self, worker: int, index: int) -> str:
+        return f"{self.config.run_tag}-w{worker}-u{index}"
+
+    def join_conversation(self) -> None:
+        """Join the conversation of this user's group of `conversation_size` users of the same
+        process; the group's first member creates it, the others wait for its id."""
+        size = max(1, self.config.conversation_size)
+        group = self.index // size
+        members = [self.identity_of(self.worker, group * size + i) for i in range(size)]
+        slot = _groups.setdefault(group, AsyncResult())
+        if self.index % size == 0:
+            resp = self.client.post(
+                "/api/chat/conversations",
+                json={"participants": members},
+                headers=self.identity,
+                name="/api/chat/conversations",
+            )
+            resp.raise_for_status()
+            slot.set(resp.json()["conversationId"])
+        self.conversation_id: str = slot.get(timeout=GROUP_WAIT_S)
+        self.participants = members
+
+    def open_tabs(self, count: int) -> None:
+        """Open `count` tabs, each with its own SSE stream (reconnecting) and its own view."""
+        self.tabs = [Tab(self, n) for n in range(max(1, count))]
+
+    def send_message(self) -> None:
+        """Send one message, retrying with its idempotency key; records the send's outcome."""
+        if self.config.send_until and time.time() >= self.config.send_until:
+            return
+        self.seq += 1
+        key = uuid.uuid4().hex
+        body = {
+            "conversationId": self.conversation_id,
+            # The key in the text survives a lost response: see view.idempotency_key.
+            "text": message_text(self.user_id, self.seq, key),
+            "idempotencyKey": key,
+        }
+        started = time.time()
+        outcome, status, message_id, acked_at = "unknown", None, None, None
+        attempts = 0
+        while attempts < SEND_ATTEMPTS:
+            attempts += 1
+            with self.client.post(
+                "/api/chat/send",
+                json=body,
+                headers=self.identity,
+                name="/api/chat/send",
+                catch_response=True,
+            ) as resp:
+                status = resp.status_code or None
+                if status in (200, 201):
+                    outcome, acked_at = "ok", time.time()
+                    message_id = resp.json()["messageId"]
+                    break
+                if status is not None and 400 <= status < 500:
+                    outcome = "failed"
+                    break
+                resp.failure(f"send attempt {attempts}: status {status}")
+            # Connection error or 5xx: the outcome is unknown; retrying the key is safe.
+            gevent.sleep(0.2 * 2**attempts)
+        recorder().record(
+            "send",
+            t=started,
+            user=self.user_id,
+            conversationId=self.conversation_id,
+            idempotencyKey=key,
+            recipients=self.participants,
+            outcome=outcome,
+            status=status,
+            messageId=message_id,
+            ackedAt=acked_at,
+            attempts=attempts,
+            seq=self.seq,
+        )

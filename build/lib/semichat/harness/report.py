@@ -1,0 +1,129 @@
+"""Turning a run directory's raw events into `results.json`, plots and a summary table."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from semichat.harness.checker import check, per_message_table
+from semichat.harness.events import read_events
+
+LEVELS = ("wire", "user_view")
+
+
+def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
+    """SQS requests per connected user per minute, from the server's counters.
+
+    Users are those that connected a stream at least once; minutes are the run's span.
+    """
+    before, after = metrics["before"]["sqs"], metrics["after"]["sqs"]
+    delta = {k: after[k] - before[k] for k in after if k not in {"active_polls", "open_streams"}}
+    minutes = max(1e-9, (metrics["after"]["time"] - metrics["before"]["time"]) / 60)
+    users = int(events.loc[events["type"] == "connect", "user"].nunique()) if len(events) else 0
+    per_user_minute = delta["requests"] / users / minutes if users else None
+    return {
+        "requests": delta,
+        "connected_users": users,
+        "minutes": round(minutes, 3),
+        "per_user_minute": None if per_user_minute is None else round(per_user_minute, 2),
+    }
+
+
+def locust_summary(run_dir: Path) -> dict[str, Any]:
+    """Locust's own aggregate row: only a cross-check, its CSV can miss the run's end."""
+    path = run_dir / "locust_stats.csv"
+    if not path.exists():
+        return {}
+    with path.open() as f:
+        rows = {row["Name"]: row for row in csv.DictReader(f)}
+    keep = ("Request Count", "Failure Count", "Median Response Time", "95%")
+    return {name: {k: row.get(k) for k in keep} for name, row in rows.items()}
+
+
+def write_report(run_dir: Path) -> dict[str, Any]:
+    """Judge a finished run directory; write `results.json` and the plots."""
+    events, results = load_run(run_dir)
+    results["locust"] = locust_summary(run_dir)
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_plots(run_dir, events, results["run"]["grace_s"])
+    return results
+
+
+def write_plots(run_dir: Path, events: pd.DataFrame, grace_s: float) -> list[Path]:
+    from semichat.harness.plots import deliveries_over_time, latency_distribution
+
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    tables = {lv: per_message_table(events, grace_s=grace_s, level=lv) for lv in LEVELS}
+    return [
+        latency_distribution(tables, plots / "latency.png"),
+        deliveries_over_time(events, plots / "deliveries.png"),
+    ]
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """A fixed-width table of the figures a reader looks at first."""
+    rows = [
+        ("sent", "sent"),
+        ("expected", "expected"),
+        ("delivered", "delivered"),
+        ("lost", "lost"),
+        ("late", "late"),
+        ("duplicated", "duplicated"),
+        ("reordered", "reordered"),
+        ("unexpected", "unexpected"),
+    ]
+    lines = [f"{'':14}{'wire':>12}{'user view':>12}"]
+    # The units differ: pairs are (message, user) on the wire, (message, client) in the view.
+    lines.append(f"{'unit':14}{'user':>12}{'client':>12}")
+    for label, key in rows:
+        lines.append(f"{label:14}" + "".join(f"{results[lv].get(key, 0):>12}" for lv in LEVELS))
+    for q in ("p50", "p95", "p99", "max"):
+        cells = []
+        for lv in LEVELS:
+            value = results[lv]["latency_ms"].get(q)
+            cells.append(f"{'-' if value is None else f'{value:.0f} ms':>12}")
+        lines.append(f"{'latency ' + q:14}" + "".join(cells))
+    sends = results.get("sends", {})
+    lines.append(
+        f"sends: {sends.get('attempted', 0)} attempted, {sends.get('ok', 0)} ok, "
+        f"{sends.get('failed', 0)} failed, {sends.get('unknown', 0)} unknown"
+    )
+    clients = results["user_view"].get("clients")
+    if clients is not None:
+        lines.append(f"clients (tabs) in the user view: {clients}")
+    cost = results.get("sqs_requests_per_user_minute")
+    if cost is not None:
+        lines.append(f"SQS requests per connected user per minute: {cost}")
+    return "\n".join(lines)
+
+
+def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's raw events, and its results judged from them (by `simulate`, and by notebooks,
+    which judge afresh rather than trust `results.json`: they show what the current checker
+    says of the recorded history)."""
+    path = Path(run_dir)
+    params = json.loads((path / "params.json").read_text())
+    events = read_events(path / "events")
+    results = check(events, grace_s=float(params.get("grace", 5.0)))
+    results["params"] = params
+    metrics_path = path / "server_metrics.json"
+    if metrics_path.exists():
+        results["sqs"] = sqs_cost(json.loads(metrics_path.read_text()), events)
+        results["sqs_requests_per_user_minute"] = results["sqs"]["per_user_minute"]
+    return events, results
+
+
+def results_frame(results: dict[str, Any]) -> pd.DataFrame:
+    """The two levels side by side, one row per figure."""
+    rows = {}
+    for level in LEVELS:
+        r = results[level]
+        flat = {k: v for k, v in r.items() if not isinstance(v, dict | list)}
+        flat.update({f"latency {k} (ms)": v for k, v in r["latency_ms"].items()})
+        rows[level] = flat
+    return pd.DataFrame(rows)

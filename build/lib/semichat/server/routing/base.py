@@ -1,0 +1,69 @@
+"""How notifications reach a user's connections: one interface, one class per strategy.
+
+A notification says only "message X is in conversation Y"; clients fetch the message itself
+from history. Delivery is at least once: a stream acknowledges a notification only after writing
+it, so a failed write leaves it to be delivered again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Notification:
+    message_id: str
+    conversation_id: str
+
+    def to_json(self) -> str:
+        return json.dumps({"messageId": self.message_id, "conversationId": self.conversation_id})
+
+    @classmethod
+    def from_json(cls, body: str) -> Notification:
+        data = json.loads(body)
+        return cls(message_id=str(data["messageId"]), conversation_id=str(data["conversationId"]))
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A notification handed to one subscription, with the handle that acknowledges it."""
+
+    notification: Notification
+    receipt: str
+
+
+class Subscription(Protocol):
+    """One stream's view of its user's notifications."""
+
+    async def receive(self) -> list[Delivery]:
+        """Wait (long poll) for notifications; an empty list when the wait ran out."""
+        ...
+
+    async def acknowledge(self, delivery: Delivery) -> None:
+        """The notification was written to the client: never deliver it again."""
+        ...
+
+    async def release(self, delivery: Delivery) -> None:
+        """The notification could not be written: deliver it again soon."""
+        ...
+
+
+class NotificationRouter(Protocol):
+    name: str
+
+    async def publish(self, recipients: Sequence[str], notification: Notification) -> None:
+        """Deliver the notification to every recipient; raises if any could not be reached."""
+        ...
+
+    async def subscribe(self, user_id: str) -> Subscription:
+        """Open what a stream of this user reads from (creating it on first use)."""
+        ...
+
+    async def provision_users(self, users: Sequence[str], concurrency: int) -> dict[str, str]:
+        """Create ahead what these users' streams will read from (`semichat provision
+        --users`), at most `concurrency` at a time; returns what was made, per user. A
+        strategy with nothing per user raises ValueError saying so."""
+        ...

@@ -1,0 +1,79 @@
+"""The SQS layer: the few queue operations semichat uses, each counted."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from semichat.server.metrics import SqsCounters
+
+MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+
+
+def is_missing_queue(exc: BaseException) -> bool:
+    if not isinstance(exc, ClientError):
+        return False
+    return exc.response.get("Error", {}).get("Code") in MISSING_QUEUE_CODES
+
+
+class SqsQueues:
+    def __init__(self, sqs: Any, counters: SqsCounters) -> None:
+        self._sqs = sqs
+        self.counters = counters
+
+    @asynccontextmanager
+    async def _counted(self, name: str):  # type: ignore[no-untyped-def]
+        setattr(self.counters, name, getattr(self.counters, name) + 1)
+        try:
+            yield
+        except ClientError:
+            self.counters.errors += 1
+            raise
+
+    async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
+        """CreateQueue is idempotent for one name and the same attributes: racing creators
+        of one user's queue all get the same URL."""
+        async with self._counted("create_queue"):
+            resp = await self._sqs.create_queue(QueueName=name, Attributes=attributes)
+        return str(resp["QueueUrl"])
+
+    async def send(self, queue_url: str, body: str, **extra: Any) -> None:
+        async with self._counted("send"):
+            await self._sqs.send_message(QueueUrl=queue_url, MessageBody=body, **extra)
+
+    async def receive(
+        self, queue_url: str, wait_seconds: int, visibility_timeout: int | None = None
+    ) -> list[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "QueueUrl": queue_url,
+            "WaitTimeSeconds": wait_seconds,
+            "MaxNumberOfMessages": 10,
+            "AttributeNames": ["All"],
+        }
+        if visibility_timeout is not None:
+            kwargs["VisibilityTimeout"] = visibility_timeout
+        self.counters.active_polls += 1
+        try:
+            async with self._counted("receive"):
+                resp = await self._sqs.receive_message(**kwargs)
+        finally:
+            self.counters.active_polls -= 1
+        messages = list(resp.get("Messages", []))
+        if messages:
+            self.counters.messages_received += len(messages)
+        else:
+            self.counters.empty_receive += 1
+        return messages
+
+    async def delete(self, queue_url: str, receipt_handle: str) -> None:
+        async with self._counted("delete"):
+            await self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+
+    async def release(self, queue_url: str, receipt_handle: str) -> None:
+        """Make a received message visible again now instead of after its visibility timeout."""
+        async with self._counted("change_visibility"):
+            await self._sqs.change_message_visibility(
+                QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
+            )
