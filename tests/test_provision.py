@@ -118,8 +118,8 @@ def _camel(operation: str) -> str:
 @pytest.mark.parametrize("service", ["sqs", "dynamodb"])
 def test_lazy_policy_allows_every_call_the_server_makes(service: str) -> None:
     calls: set[str] = set()
-    # The server's AWS layers and handlers; provision.py and provisioner.py are the deployer's.
-    for name in ("sqs.py", "store.py", "handlers.py"):
+    # The server's AWS layers and handlers; aws/ is the deployer's.
+    for name in ("server/sqs.py", "server/store.py", "server/handlers.py"):
         for match in _CALL.finditer((SEMICHAT / name).read_text()):
             if _SERVICE[match["client"]] == service:
                 calls.add(_AUTHORIZED_AS.get(match["op"], match["op"]))
