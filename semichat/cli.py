@@ -141,10 +141,43 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.set_defaults(func=simulate_command)
 
 
+def _add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from semichat.harness.scenarios import scenario_names
+
+    p = sub.add_parser(
+        "sweep",
+        help="run simulate over strategies x fault presets x user counts, repeated; summarise",
+    )
+    p.add_argument("--scenario", choices=scenario_names(), default="chat", help="what users do")
+    p.add_argument("--routing", default="per_user_queue", help="comma-separated routing strategies")
+    p.add_argument(
+        "--faults",
+        action="append",
+        help="comma-separated fault presets (none, sqs, ...); repeat the flag for a spec with "
+        "its own commas, e.g. --faults none --faults duplicate=0.05,seed=7 (default none)",
+    )
+    p.add_argument("--users", default="10", help="comma-separated user counts (default 10)")
+    p.add_argument("--repeat", type=int, default=1, help="runs per cell (default 1)")
+    p.add_argument("--duration", type=float, default=15.0, help="seconds of sending per run")
+    p.add_argument("--out", type=Path, help="the sweep directory (default runs/sweeps/<UTC time>)")
+    p.add_argument(
+        "--cell-timeout",
+        type=float,
+        default=900.0,
+        help="seconds after which a run is stopped and marked failed (default 900)",
+    )
+    p.add_argument(
+        "simulate_args",
+        nargs=argparse.REMAINDER,
+        help="after --: further `semichat simulate` flags for every run, e.g. -- --drain 5",
+    )
+    p.set_defaults(func=sweep_command)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semichat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_serve, _add_backend, _add_provision, _add_simulate):
+    for add in (_add_serve, _add_backend, _add_provision, _add_simulate, _add_sweep):
         add(sub)
     return parser
 
@@ -255,6 +288,39 @@ def simulate_command(args: argparse.Namespace) -> int:
         grace=args.grace,
     )
     return run_simulation(params, Path(args.out))
+
+
+def sweep_command(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from semichat.harness.sweep import SweepParams, print_table, sweep
+
+    fault_specs: list[str] = []
+    for value in args.faults or ["none"]:
+        fault_specs += [value] if "=" in value else value.split(",")
+    extra = [a for a in args.simulate_args if a != "--"]
+    params = SweepParams(
+        scenario=args.scenario,
+        routings=tuple(_csv(args.routing)),
+        faults=tuple(f.strip() for f in fault_specs if f.strip()),
+        users=tuple(int(u) for u in _csv(args.users)),
+        repeat=args.repeat,
+        duration=args.duration,
+        simulate_args=tuple(extra),
+        cell_timeout=args.cell_timeout,
+    )
+    out = args.out or Path("runs/sweeps") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    summary = sweep(params, out)
+    print(print_table(summary))
+    print(f"sweep directory: {out} (summary.csv)")
+    failed = int((~summary["ok"]).sum()) if len(summary) else 0
+    if failed:
+        print(f"FAIL: {failed} of {len(summary)} run(s) failed; see cells.jsonl", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
