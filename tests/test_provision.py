@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 from cfnlint.api import lint_all
-
 from semichat.aws.cloudformation import template
+
 from semichat.aws.iam import server_policy
 from semichat.aws.provisioning import parse_users, provision
 from semichat.aws.tables import IDEMPOTENCY, TABLE_SPECS, tables_document
