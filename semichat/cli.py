@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from semichat.settings import BACKENDS, LOCALSTACK_DYNAMODB, Settings
+from semichat.settings import AUTH_MODES, BACKENDS, LOCALSTACK_DYNAMODB, Settings
 
 log = logging.getLogger("semichat.cli")
 
@@ -57,11 +57,49 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_token_flags(p: argparse.ArgumentParser) -> None:
+    """How tokens are signed and checked: shared by `serve` and `token`."""
+    p.add_argument(
+        "--auth-secret-file",
+        help="file holding the HS256 secret, at least 32 bytes (or set SEMICHAT_AUTH_SECRET)",
+    )
+    p.add_argument("--auth-issuer", help="the `iss` tokens must carry (and `token` puts in)")
+    p.add_argument("--auth-audience", help="the `aud` tokens must carry (and `token` puts in)")
+
+
+def _add_auth_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default=None,
+        help="demo (default): trust x-user-id or the uid cookie, loopback only; token: a signed "
+        "JWT as Authorization: Bearer or the session cookie",
+    )
+    _add_token_flags(p)
+    p.add_argument(
+        "--auth-jwks-url",
+        help="with --auth token: verify RS256/ES256 tokens against this JWKS URL (e.g. Cognito's)",
+    )
+    p.add_argument(
+        "--allowed-origins",
+        help="comma-separated origins allowed to make cookie-authenticated writes "
+        "(default: this server's own)",
+    )
+    p.add_argument(
+        "--insecure-demo-auth-on-public-address",
+        action="store_true",
+        default=None,
+        help="let --auth demo listen on a non-loopback address, where anyone can claim to be "
+        "anyone",
+    )
+
+
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve the chat API, the stream and the widget")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port to listen on (default 8080)")
     _add_backend_flags(p)
+    _add_auth_flags(p)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.set_defaults(func=serve_command)
 
@@ -97,6 +135,19 @@ def _add_provision(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="with --print policy: the AWS account in the ARNs (default $AWS_ACCOUNT_ID)",
     )
     p.set_defaults(func=provision_command)
+
+
+def _add_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("token", help="print a signed token for USER (for `serve --auth token`)")
+    p.add_argument("user", help="the user id the token carries")
+    p.add_argument(
+        "--ttl",
+        type=float,
+        default=None,
+        help="seconds until it expires (default 3600; negative: already expired, for tests)",
+    )
+    _add_token_flags(p)
+    p.set_defaults(func=token_command)
 
 
 def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -177,7 +228,7 @@ def _add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="semichat", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_serve, _add_backend, _add_provision, _add_simulate, _add_sweep):
+    for add in (_add_serve, _add_backend, _add_provision, _add_token, _add_simulate, _add_sweep):
         add(sub)
     return parser
 
@@ -199,20 +250,48 @@ def backend_settings(args: argparse.Namespace) -> Settings:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = backend_settings(args).with_overrides(host=args.host, port=args.port)
+    settings = backend_settings(args).with_overrides(
+        host=args.host,
+        port=args.port,
+        auth=args.auth,
+        auth_secret_file=args.auth_secret_file,
+        auth_jwks_url=args.auth_jwks_url,
+        auth_issuer=args.auth_issuer,
+        auth_audience=args.auth_audience,
+        allowed_origins=args.allowed_origins,
+        insecure_demo_auth_on_public_address=args.insecure_demo_auth_on_public_address,
+    )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
         settings = settings.with_overrides(create_tables=True)
     return settings
 
 
+def check_demo_auth_address(settings: Settings) -> None:
+    """Refuse demo identity on an address others can reach, unless asked for by name."""
+    from semichat.server.serve import is_loopback
+
+    if (
+        settings.auth == "demo"
+        and not settings.insecure_demo_auth_on_public_address
+        and not is_loopback(settings.host)
+    ):
+        raise UserError(
+            f"--auth demo trusts whatever user id a caller claims, so it listens on loopback "
+            f"only, not {settings.host}; use --auth token, or pass "
+            "--insecure-demo-auth-on-public-address if everyone who can reach it may be anyone"
+        )
+
+
 def serve_command(args: argparse.Namespace) -> int:
     from semichat.server.logs import configure_logging
     from semichat.server.serve import serve
 
+    settings = settings_from_args(args)
+    check_demo_auth_address(settings)
     configure_logging(args.log_level)
     try:
-        asyncio.run(serve(settings_from_args(args)))
+        asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
     return 0
@@ -241,9 +320,22 @@ def printable(what: str, settings: Settings, account_id: str, preprovisioned: bo
             queue_prefix=settings.queue_prefix,
             preprovisioned=preprovisioned,
         )
-    from semichat.aws.cloudformation import template
+    return synthesized_template()
 
-    return template()
+
+def synthesized_template() -> object:
+    """The CDK app's template (`infra/cloudformation.json`); needs the `infra` extra."""
+    import tempfile
+
+    try:
+        from semichat.aws.stack import synthesize
+    except ImportError as exc:
+        raise UserError(
+            f"the CloudFormation template comes from the CDK app, which needs the infra extra "
+            f"({exc.name} is missing): pip install -e '.[infra]', or read infra/cloudformation.json"
+        ) from None
+    with tempfile.TemporaryDirectory(prefix="semichat-cdk-") as outdir:
+        return synthesize(outdir).template
 
 
 def dump_json(document: object) -> str:
@@ -268,6 +360,21 @@ def provision_command(args: argparse.Namespace) -> int:
         )
     configure_logging("WARNING")
     sys.stdout.write(dump_json(asyncio.run(provision_report(settings, users))))
+    return 0
+
+
+def token_command(args: argparse.Namespace) -> int:
+    from semichat.server.identity import validate_user_id
+    from semichat.server.tokens import DEFAULT_TTL_S, issue_token
+
+    settings = Settings.from_env().with_overrides(
+        auth_secret_file=args.auth_secret_file,
+        auth_issuer=args.auth_issuer,
+        auth_audience=args.auth_audience,
+    )
+    user = validate_user_id(args.user)
+    ttl = DEFAULT_TTL_S if args.ttl is None else args.ttl
+    sys.stdout.write(issue_token(settings, user, ttl) + "\n")
     return 0
 
 

@@ -19,6 +19,10 @@ BACKENDS: tuple[Backend, ...] = ("embedded", "localstack", "aws")
 LocalstackDynamodb = Literal["auto", "localstack", "embedded"]
 LOCALSTACK_DYNAMODB: tuple[LocalstackDynamodb, ...] = ("auto", "localstack", "embedded")
 LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
+# demo: the caller says who it is (`x-user-id` or the `uid` cookie), for loopback trials only;
+# token: a signed JWT says it (Authorization: Bearer, or the `session` cookie).
+AuthMode = Literal["demo", "token"]
+AUTH_MODES: tuple[AuthMode, ...] = ("demo", "token")
 
 ENV_PREFIX = "SEMICHAT_"
 
@@ -60,6 +64,28 @@ class Settings:
     # A send that stored its message but could not fan out may be re-fanned by a retry after this.
     fanout_lease_seconds: float = 10.0
     create_tables: bool = field(default=False)
+    auth: AuthMode = "demo"
+    # Demo identity is a claim anyone can make: `serve` binds it to a loopback address only,
+    # unless this is set on purpose.
+    insecure_demo_auth_on_public_address: bool = False
+    # Token mode verifies HS256 with a shared secret (the file wins over the variable), or
+    # RS256/ES256 against an identity provider's JWKS URL (Cognito and the like); not both.
+    auth_secret: str | None = field(default=None, repr=False)
+    auth_secret_file: str | None = None
+    auth_jwks_url: str | None = None
+    auth_issuer: str | None = None
+    auth_audience: str | None = None
+    # The claim holding the user id (Cognito: `sub`, or `cognito:username`).
+    auth_user_claim: str = "sub"
+    # Origins allowed to make cookie-authenticated writes, comma-separated; empty: same origin.
+    allowed_origins: str = ""
+    # Per-process limits (several processes each enforce their own).
+    max_streams_per_user: int = 8
+    # Below the connection pool, which each waiting stream holds one of during its long poll,
+    # so that sends and history still find a connection when the streams are at their limit.
+    max_streams: int = 1500
+    sends_per_second: float = 5.0
+    send_burst: int = 10
 
     @property
     def dynamodb_url(self) -> str | None:
@@ -81,6 +107,8 @@ class Settings:
             raise ValueError(
                 f"SEMICHAT_BACKEND must be one of {BACKENDS}, not {settings.backend!r}"
             )
+        if settings.auth not in AUTH_MODES:
+            raise ValueError(f"SEMICHAT_AUTH must be one of {AUTH_MODES}, not {settings.auth!r}")
         if settings.localstack_dynamodb not in LOCALSTACK_DYNAMODB:
             raise ValueError(
                 f"SEMICHAT_LOCALSTACK_DYNAMODB must be one of {LOCALSTACK_DYNAMODB}, "

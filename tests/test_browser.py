@@ -459,3 +459,66 @@ def test_page_without_identity_says_how_to_pick_one(server, context_factory):
     page.goto(f"{server.url}/")
     expect(page.locator("#chat-error")).to_contain_text("?user=")
     expect(page.get_by_test_id("chat-send")).to_be_disabled()
+
+
+# --- token mode ----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def token_server(tmp_path_factory) -> Iterator[ChatServer]:
+    from .auth_helpers import SECRET
+
+    secret = tmp_path_factory.mktemp("auth") / "secret"
+    secret.write_text(SECRET + "\n")
+    port = free_port()
+    args = ["--backend", "embedded", "--auth", "token", "--auth-secret-file", str(secret)]
+    srv = ChatServer(f"server-token-{port}", port, args)
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+
+
+def test_token_mode_signs_in_once_and_keeps_its_support_conversation(token_server, context_factory):
+    from playwright.sync_api import expect
+
+    from .auth_helpers import make_token
+
+    context = context_factory()
+    page = context.new_page()
+    csp_violations: list[str] = []
+    page.on(
+        "console",
+        lambda msg: "Content Security Policy" in msg.text and csp_violations.append(msg.text),
+    )
+    page.goto(f"{token_server.url}/?token={make_token('alice')}")
+    expect(page.get_by_test_id("chat-status")).to_have_attribute("data-state", "connected")
+    assert "token=" not in page.url  # taken out of the address bar (and history) at once
+    expect(page.locator("#chat-conversation")).to_have_text("support:alice")
+    [cookie] = [c for c in context.cookies() if c["name"] == "session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+
+    type_and_send(page, "Where is my parcel?")
+    expect(messages(page, "Where is my parcel?")).to_have_count(1)
+    reply = urllib.request.Request(
+        f"{token_server.url}/api/chat/send",
+        method="POST",
+        data=json.dumps(
+            {"conversationId": "support:alice", "text": "On its way", "idempotencyKey": "r1"}
+        ).encode(),
+        headers={
+            "Authorization": f"Bearer {make_token('support')}",
+            "content-type": "application/json",
+        },
+    )
+    urllib.request.urlopen(reply, timeout=10).close()
+    expect(messages(page, "On its way")).to_have_count(1)
+
+    page.reload()  # the cookie, not the token, signs the page in from now on
+    expect(messages(page, "On its way")).to_have_count(1)
+
+    bob = context_factory().new_page()
+    bob.goto(f"{token_server.url}/?token={make_token('bob')}&conversation=support:alice")
+    expect(bob.locator("#chat-error")).to_contain_text("another user's support conversation")
+    assert csp_violations == []

@@ -68,17 +68,26 @@ def server_policy(
     partition: str = "aws",
 ) -> dict[str, Any]:
     """The least-privilege identity policy for the chat server's role."""
-    queue_actions = SQS_SERVER_ACTIONS + (
-        SQS_PREPROVISIONED_ACTIONS if preprovisioned else SQS_LAZY_ACTIONS
-    )
+    queues = [queue_arn(partition, region, account, queue_prefix)]
+    # The variants differ in one statement only, so a template can switch that one statement.
+    if preprovisioned:
+        finding = {"Sid": "FindQueues", "Action": sorted(SQS_PREPROVISIONED_ACTIONS)}
+    else:
+        finding = {"Sid": "CreateQueues", "Action": sorted(SQS_LAZY_ACTIONS)}
     return {
         "Version": POLICY_VERSION,
         "Statement": [
             {
                 "Sid": "UserQueues",
                 "Effect": "Allow",
-                "Action": sorted(queue_actions),
-                "Resource": [queue_arn(partition, region, account, queue_prefix)],
+                "Action": sorted(SQS_SERVER_ACTIONS),
+                "Resource": queues,
+            },
+            {
+                "Sid": finding["Sid"],
+                "Effect": "Allow",
+                "Action": finding["Action"],
+                "Resource": queues,
             },
             {
                 "Sid": "ChatTables",

@@ -84,7 +84,19 @@ def start_server(backend: str, run_dir: Path) -> tuple[subprocess.Popen[bytes], 
     port = free_port()
     log = (run_dir / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "serve", "--port", str(port), "--backend", backend],
+        # The simulated users say who they are with x-user-id: demo identity, on loopback.
+        [
+            sys.executable,
+            "-m",
+            "semichat",
+            "serve",
+            "--port",
+            str(port),
+            "--backend",
+            backend,
+            "--auth",
+            "demo",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )

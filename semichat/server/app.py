@@ -8,11 +8,25 @@ from aiohttp import web
 
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ORPHANS, ROUTER, SETTINGS
+from semichat.server.appkeys import (
+    CHAT,
+    CLIENTS,
+    COUNTERS,
+    GUARD,
+    LIMIT_COUNTERS,
+    ORPHANS,
+    ROUTER,
+    SEND_LIMITER,
+    SETTINGS,
+    STREAM_SLOTS,
+)
+from semichat.server.auth import RequestGuard, make_authenticator
 from semichat.server.chat import ChatService
 from semichat.server.errors import error_middleware
+from semichat.server.headers import add_security_headers
+from semichat.server.limits import SendLimiter, StreamSlots
 from semichat.server.logs import request_log_middleware
-from semichat.server.metrics import SqsCounters
+from semichat.server.metrics import LimitCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import make_router
 from semichat.server.routing.naming import validate_prefix
@@ -20,7 +34,7 @@ from semichat.server.sqs import SqsQueues
 from semichat.server.store import ChatStore
 from semichat.settings import Settings
 
-from . import handlers, stream
+from . import handlers, session, stream
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -32,11 +46,19 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[COUNTERS] = SqsCounters()
+    limit_counters = LimitCounters()
+    app[LIMIT_COUNTERS] = limit_counters
+    # Built here, not at start-up, so that a token mode without a key fails before serving.
+    app[GUARD] = RequestGuard(make_authenticator(settings), settings, limit_counters)
+    app[SEND_LIMITER] = SendLimiter(settings, limit_counters)
+    app[STREAM_SLOTS] = StreamSlots(settings, limit_counters)
+    app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(_aws)
     # After _aws, so that it closes first: orphaned polls still use the SQS client.
     app.cleanup_ctx.append(_orphans)
     app.add_routes(handlers.routes)
     app.add_routes(stream.routes)
+    app.add_routes(session.routes)
     if handlers.STATIC_DIR.is_dir():
         app.router.add_static("/static/", str(handlers.STATIC_DIR))
     return app

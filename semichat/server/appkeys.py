@@ -5,8 +5,10 @@ from __future__ import annotations
 from aiohttp import web
 
 from semichat.aws.clients import AwsClients
+from semichat.server.auth import RequestGuard
 from semichat.server.chat import ChatService
-from semichat.server.metrics import SqsCounters
+from semichat.server.limits import SendLimiter, StreamSlots
+from semichat.server.metrics import LimitCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import NotificationRouter
 from semichat.settings import Settings
@@ -14,6 +16,10 @@ from semichat.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 CLIENTS = web.AppKey("clients", AwsClients)
 COUNTERS = web.AppKey("counters", SqsCounters)
+LIMIT_COUNTERS = web.AppKey("limit_counters", LimitCounters)
+GUARD = web.AppKey("guard", RequestGuard)
+SEND_LIMITER = web.AppKey("send_limiter", SendLimiter)
+STREAM_SLOTS = web.AppKey("stream_slots", StreamSlots)
 ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from semichat.server.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
+from semichat.server.identity import USER_ID_RE
 from semichat.server.locks import KeyedLocks
 from semichat.server.payloads import HistoryQuery, SendCommand
 from semichat.server.routing import Notification, NotificationRouter
@@ -32,8 +33,11 @@ from semichat.settings import Settings
 
 log = logging.getLogger("semichat.chat")
 
+# Demo mode's shared room: whoever reads or sends to it joins it, so all read each other.
 SUPPORT_CONVERSATION = "support-demo"
 SUPPORT_USER = "support"
+# Each user's own support conversation, `support:<user>`: that user and `support` only.
+SUPPORT_PREFIX = "support:"
 IDEMPOTENCY_TTL_S = 24 * 3600
 
 
@@ -63,6 +67,18 @@ def content_hash(conversation_id: str, text: str) -> str:
     return hashlib.sha256(f"{conversation_id}\0{text}".encode()).hexdigest()
 
 
+def support_conversation_id(user_id: str) -> str:
+    return SUPPORT_PREFIX + user_id
+
+
+def support_owner(conversation_id: str) -> str | None:
+    """The user whose support conversation this is, or None for any other conversation."""
+    if conversation_id.startswith(SUPPORT_PREFIX):
+        owner = conversation_id[len(SUPPORT_PREFIX) :]
+        return owner if USER_ID_RE.fullmatch(owner) else None
+    return None
+
+
 class ChatService:
     def __init__(
         self,
@@ -76,6 +92,8 @@ class ChatService:
         self._settings = settings
         self._clock = clock
         self._sending = KeyedLocks()
+        # Only where identities are claimed anyway: with verified ones it would leak.
+        self._shared_support_room = settings.auth == "demo"
 
     async def create_conversation(
         self, creator: str, participants: list[str]
@@ -87,15 +105,31 @@ class ChatService:
 
     async def participants(self, user_id: str, conversation_id: str) -> set[str]:
         """The conversation's participants, once the user is known to be one of them."""
-        if conversation_id == SUPPORT_CONVERSATION:
+        if self._shared_support_room and conversation_id == SUPPORT_CONVERSATION:
             return await self._store.join_conversation(
                 conversation_id, {user_id, SUPPORT_USER}, iso_now(self._clock())
             )
+        owner = support_owner(conversation_id)
+        if owner is not None:
+            return await self._support_participants(user_id, conversation_id, owner)
         members = await self._store.get_participants(conversation_id)
         if members is None:
             raise NotFound(f"conversation {conversation_id} does not exist")
         if user_id not in members:
             raise Forbidden("you are not a participant of this conversation")
+        return members
+
+    async def _support_participants(
+        self, user_id: str, conversation_id: str, owner: str
+    ) -> set[str]:
+        if user_id not in (owner, SUPPORT_USER):
+            raise Forbidden("this is another user's support conversation")
+        members = await self._store.get_participants(conversation_id)
+        if members is None:
+            # Created on first use by either side; the update is idempotent under races.
+            members = await self._store.join_conversation(
+                conversation_id, {owner, SUPPORT_USER}, iso_now(self._clock())
+            )
         return members
 
     async def send(self, sender: str, cmd: SendCommand) -> SendResult:

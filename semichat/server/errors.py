@@ -13,9 +13,13 @@ log = logging.getLogger("semichat.errors")
 class ApiError(Exception):
     status = 400
 
-    def __init__(self, message: str, status: int | None = None) -> None:
+    def __init__(
+        self, message: str, status: int | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
+        # Whole seconds for a `Retry-After` header (429 and 503).
+        self.retry_after = retry_after
         if status is not None:
             self.status = status
 
@@ -44,12 +48,19 @@ class Unprocessable(ApiError):
     status = 422
 
 
+class TooManyRequests(ApiError):
+    status = 429
+
+
 class Unavailable(ApiError):
     status = 503
 
 
-def error_response(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+def error_response(status: int, message: str, retry_after: int | None = None) -> web.Response:
+    response = web.json_response({"error": message}, status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
+    return response
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -60,7 +71,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
-        return error_response(exc.status, exc.message)
+        return error_response(exc.status, exc.message, exc.retry_after)
     except web.HTTPException as exc:
         # aiohttp's own refusals (no route, wrong method, body over client_max_size) as JSON too.
         if exc.status < 400:

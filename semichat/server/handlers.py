@@ -10,9 +10,18 @@ from typing import Any
 from aiohttp import web
 
 from semichat.aws.tables import CONVERSATIONS, table_names
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ROUTER, SETTINGS
+from semichat.server.appkeys import (
+    CHAT,
+    CLIENTS,
+    COUNTERS,
+    GUARD,
+    LIMIT_COUNTERS,
+    ROUTER,
+    SEND_LIMITER,
+    SETTINGS,
+    STREAM_SLOTS,
+)
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
-from semichat.server.identity import current_user
 from semichat.server.logs import annotate
 from semichat.server.payloads import parse_history, parse_participants, parse_send
 
@@ -35,7 +44,7 @@ async def read_json(request: web.Request) -> Any:
 
 @routes.post("/api/chat/conversations")
 async def create_conversation(request: web.Request) -> web.Response:
-    user = current_user(request)
+    user = await request.app[GUARD].authenticate(request)
     annotate(request, userId=user)
     participants = parse_participants(await read_json(request))
     conversation_id, members = await request.app[CHAT].create_conversation(user, participants)
@@ -47,8 +56,10 @@ async def create_conversation(request: web.Request) -> web.Response:
 
 @routes.post("/api/chat/send")
 async def send(request: web.Request) -> web.Response:
-    user = current_user(request)
+    user = await request.app[GUARD].authenticate(request)
     annotate(request, userId=user)
+    # Before any backend work: a refused send costs this process nothing else.
+    request.app[SEND_LIMITER].check(user)
     settings = request.app[SETTINGS]
     cmd = parse_send(
         await read_json(request), request.headers.get("Idempotency-Key"), settings.max_text_chars
@@ -61,7 +72,7 @@ async def send(request: web.Request) -> web.Response:
 
 @routes.get("/api/chat/history")
 async def history(request: web.Request) -> web.Response:
-    user = current_user(request)
+    user = await request.app[GUARD].authenticate(request)
     annotate(request, userId=user)
     settings = request.app[SETTINGS]
     query = parse_history(request.query, settings.history_default_limit, settings.history_max_limit)
@@ -90,11 +101,16 @@ async def healthz(request: web.Request) -> web.Response:
 
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
-    """SQS requests made by this process so far: a run's cost is the difference of two reads."""
+    """SQS requests made by this process so far: a run's cost is the difference of two reads.
+    `limits`: requests refused by the limits and the trust checks, and the streams held."""
     return web.json_response(
         {
             "time": time.time(),
             "sqs": request.app[COUNTERS].snapshot(),
+            "limits": {
+                **request.app[LIMIT_COUNTERS].snapshot(),
+                "open_streams": request.app[STREAM_SLOTS].open_total,
+            },
             "routing": request.app[ROUTER].name,
         }
     )

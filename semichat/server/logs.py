@@ -45,6 +45,9 @@ def configure_logging(level: str = "INFO") -> None:
     root.setLevel(level)
     # aiohttp's own access log would duplicate ours in another format.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # At DEBUG botocore logs request and response bodies, message text included; ours carry ids.
+    for noisy in ("botocore", "aiobotocore"):
+        logging.getLogger(noisy).setLevel(max(logging.INFO, logging.getLevelName(level)))
 
 
 def annotate(request: web.Request, **fields: Any) -> None:

@@ -36,3 +36,22 @@ class SqsCounters:
 
     def snapshot(self) -> dict[str, int]:
         return {**asdict(self), "requests": self.requests}
+
+
+@dataclass
+class LimitCounters:
+    """Requests refused to protect the process or other users, and for missing trust."""
+
+    # 429: one user's streams at `max_streams_per_user`.
+    streams_rejected_user: int = 0
+    # 503: the process's streams at `max_streams`.
+    streams_rejected_process: int = 0
+    # 429: one user's sends faster than `sends_per_second` beyond `send_burst`.
+    sends_rejected: int = 0
+    # 401: no identity, or a missing, malformed, tampered or expired token.
+    auth_rejected: int = 0
+    # 403: a cookie-authenticated write that was not JSON or came from another origin.
+    csrf_rejected: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)

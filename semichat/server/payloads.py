@@ -10,7 +10,8 @@ from typing import Any
 from semichat.server.errors import BadRequest, PayloadTooLarge
 from semichat.server.identity import validate_user_id
 
-CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+# `@` because a support conversation is named after its user (`support:alice@example.com`).
+CONVERSATION_ID_RE = re.compile(r"[A-Za-z0-9_.:@-]{1,128}")
 IDEMPOTENCY_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 MAX_PARTICIPANTS = 100
 
@@ -37,7 +38,7 @@ def _require_object(body: Any) -> Mapping[str, Any]:
 
 def parse_conversation_id(value: Any) -> str:
     if not isinstance(value, str) or not CONVERSATION_ID_RE.fullmatch(value):
-        raise BadRequest("conversationId must be 1 to 128 characters of [A-Za-z0-9_.:-]")
+        raise BadRequest("conversationId must be 1 to 128 characters of [A-Za-z0-9_.:@-]")
     return value
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import signal
+import socket
 
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
@@ -14,6 +16,19 @@ from semichat.server.app import create_app
 from semichat.settings import Settings
 
 log = logging.getLogger("semichat.serve")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
 
 
 async def serve(settings: Settings) -> None:
@@ -37,10 +52,11 @@ async def serve(settings: Settings) -> None:
                     f"{exc.strerror or exc}; is another server there? choose another --port"
                 ) from None
             log.info(
-                "serving on http://%s:%s/ (backend %s)",
+                "serving on http://%s:%s/ (backend %s, auth %s)",
                 resolved.host,
                 resolved.port,
                 resolved.backend,
+                resolved.auth,
                 extra={"dynamodb": resolved.dynamodb_url, "sqs": resolved.sqs_url},
             )
             await until_terminated()

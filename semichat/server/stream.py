@@ -18,8 +18,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
 
-from semichat.server.appkeys import COUNTERS, ORPHANS, ROUTER, SETTINGS
-from semichat.server.identity import current_user
+from semichat.server.appkeys import COUNTERS, GUARD, ORPHANS, ROUTER, SETTINGS, STREAM_SLOTS
 from semichat.server.logs import annotate, log_event
 from semichat.server.routing import Delivery, Subscription
 
@@ -31,9 +30,15 @@ RECONNECT_HINT_MS = 1000
 
 @routes.get("/api/chat/stream")
 async def stream(request: web.Request) -> web.StreamResponse:
-    user = current_user(request)
+    user = await request.app[GUARD].authenticate(request)
     stream_id = uuid.uuid4().hex[:12]
     annotate(request, userId=user, streamId=stream_id)
+    # The slot is held until the stream ends, however it ends (a cancelled handler included).
+    with request.app[STREAM_SLOTS].hold(user):
+        return await _serve_stream(request, user, stream_id)
+
+
+async def _serve_stream(request: web.Request, user: str, stream_id: str) -> web.StreamResponse:
     settings = request.app[SETTINGS]
     counters = request.app[COUNTERS]
     # Subscribing first means a failure to reach the queue is a JSON error, not a broken stream.

@@ -40,12 +40,36 @@
     return a.messageId < b.messageId ? -1 : 1;
   }
 
-  function readIdentity() {
+  // Demo mode: the user is whoever `?user=` (or the uid cookie) says. Token mode: the page is opened
+  // once as `?token=...`; the token is traded for the server's HttpOnly `session` cookie and taken
+  // out of the address bar, and the server says who the cookie belongs to.
+  async function readIdentity() {
     const params = new URLSearchParams(location.search);
+    const token = params.get("token");
+    let signInError = null;
+    if (token) {
+      params.delete("token");
+      const query = params.toString();
+      history.replaceState(null, "", location.pathname + (query ? `?${query}` : ""));
+      const resp = await fetch("/api/session", {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}` },
+      });
+      if (!resp.ok) signInError = (await resp.json().catch(() => ({}))).error || `HTTP ${resp.status}`;
+    }
+    const session = await (await fetch("/api/session")).json();
+    if (session.auth === "token") {
+      return {
+        mode: "token",
+        user: session.userId,
+        conversationId: params.get("conversation") || session.supportConversationId,
+        signInError,
+      };
+    }
     const cookie = document.cookie.split("; ").find((c) => c.startsWith("uid="));
     const user = params.get("user") || (cookie ? cookie.slice(4) : "");
     const conversationId = params.get("conversation") || DEFAULT_CONVERSATION;
-    return { user: USER_ID.test(user) ? user : null, conversationId };
+    return { mode: "demo", user: USER_ID.test(user) ? user : null, conversationId };
   }
 
   // EventSource cannot send headers, so the stream authenticates with this cookie. The allowed
@@ -63,9 +87,10 @@
   }
 
   class ChatApi {
-    constructor(user) {
-      // The header wins over a cookie that another tab of a different user may have overwritten.
-      this.headers = { "x-user-id": user };
+    constructor(user, mode) {
+      // Demo: the header wins over a cookie that another tab of a different user may have
+      // overwritten. Token: the browser sends the HttpOnly session cookie by itself.
+      this.headers = mode === "demo" ? { "x-user-id": user } : {};
     }
 
     async history(conversationId, { limit, cursor } = {}) {
@@ -233,8 +258,9 @@
   // host, so a stream per tab would stall the seventh tab. The tab holding a Web Lock owns the stream
   // and relays over a BroadcastChannel; closing it releases the lock to a waiting tab.
   class SharedStream {
-    constructor(user, { onNotification, onStatus }) {
+    constructor(user, mode, { onNotification, onStatus }) {
       this.user = user;
+      this.mode = mode;
       this.onNotification = onNotification;
       this.onStatus = onStatus;
       this.channel = new BroadcastChannel(`semichat:${user}`);
@@ -268,7 +294,7 @@
 
     connect() {
       // Another user's tab in this browser may have replaced the cookie the stream authenticates with.
-      rememberUser(this.user);
+      if (this.mode === "demo") rememberUser(this.user);
       const source = new EventSource("/api/chat/stream");
       this.source = source;
       source.onopen = () => {
@@ -328,26 +354,37 @@
       };
     }
 
-    start() {
-      const { user, conversationId } = readIdentity();
-      if (!user) {
-        this.showError("Open this page as /?user=alice&conversation=support-demo");
-        this.el.input.disabled = this.el.send.disabled = true;
+    async start() {
+      let identity;
+      try {
+        identity = await readIdentity();
+      } catch (err) {
+        this.signedOut(`Could not reach the server: ${err.message}`);
         return;
       }
-      rememberUser(user);
+      const { mode, user, conversationId, signInError } = identity;
+      if (!user) {
+        this.signedOut(
+          mode === "token"
+            ? `Sign in: open this page as /?token=<token from \`semichat token USER\`>` +
+                (signInError ? ` (${signInError})` : "")
+            : "Open this page as /?user=alice&conversation=support-demo",
+        );
+        return;
+      }
+      if (mode === "demo") rememberUser(user);
       this.user = user;
       this.conversationId = conversationId;
       this.el.conversation.textContent = conversationId;
       this.el.user.textContent = `signed in as ${user}`;
       document.title = `${conversationId} · semichat`;
 
-      this.api = new ChatApi(user);
+      this.api = new ChatApi(user, mode);
       this.messages = new MessageList(this.el.scroller, this.el.messages, this.el.pending, user);
       this.sync = new HistorySync(this.api, conversationId, this.messages, (err) =>
         this.showError(err && `Could not load messages: ${err.message}`),
       );
-      this.stream = new SharedStream(user, {
+      this.stream = new SharedStream(user, mode, {
         onNotification: (n) => {
           if (n && n.conversationId === conversationId && !this.messages.has(n.messageId)) {
             this.sync.request();
@@ -366,6 +403,11 @@
 
       this.sync.request();
       this.stream.start();
+    }
+
+    signedOut(message) {
+      this.showError(message);
+      this.el.input.disabled = this.el.send.disabled = true;
     }
 
     showStatus(state, role) {
