@@ -32,7 +32,7 @@ def latency_distribution(tables: dict[str, pd.DataFrame], path: Path) -> Path:
     ax.set_xlabel("latency from send to receipt (ms)")
     ax.set_ylabel("fraction of deliveries")
     ax.set_ylim(0, 1.02)
-    return _save(fig, ax, "Delivery latency", "lower right", path)
+    return save_figure(fig, ax, "Delivery latency", "lower right", path)
 
 
 def deliveries_over_time(events: pd.DataFrame, path: Path) -> Path:
@@ -52,12 +52,18 @@ def deliveries_over_time(events: pd.DataFrame, path: Path) -> Path:
                 ax.plot(counts.index, counts.to_numpy(), label=label, drawstyle="steps-mid")
     ax.set_xlabel("seconds since the run started")
     ax.set_ylabel("events per second")
-    return _save(fig, ax, "Deliveries over time", "upper right", path)
+    return save_figure(fig, ax, "Deliveries over time", "upper right", path)
 
 
-def _save(fig: Figure, ax: Axes, title: str, legend_at: str, path: Path) -> Path:
+def subplots(figsize: tuple[float, float] = (7, 4)) -> tuple[Figure, Axes]:
+    fig, ax = plt.subplots(figsize=figsize)
+    return fig, ax
+
+
+def save_figure(fig: Figure, ax: Axes, title: str, legend_at: str | None, path: Path) -> Path:
+    """Finish a figure the one way (grid, legend, title, layout) and write it as PNG."""
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
+    if legend_at and ax.get_legend_handles_labels()[0]:
         ax.legend(loc=legend_at)
     ax.set_title(title)
     fig.tight_layout()

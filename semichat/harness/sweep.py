@@ -14,7 +14,7 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,13 +182,6 @@ def summarise(sweep_dir: str | Path) -> pd.DataFrame:
     """`summary.csv`'s rows, computed afresh from the cells' records and results."""
     rows = [summary_row(r, Path(sweep_dir)) for r in cell_records(Path(sweep_dir))]
     return pd.DataFrame(rows)
-
-
-def spread(summary: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
-    """Per (routing, faults, users): median, min and max of each column over the repeats."""
-    judged = summary[summary["judged"]] if "judged" in summary else summary
-    grouped = judged.groupby(["routing", "faults", "users"])[list(columns)]
-    return grouped.agg(["median", "min", "max", "count"])
 
 
 def print_table(summary: pd.DataFrame) -> str:
