@@ -2,7 +2,8 @@
 
 `semichat provision --print cloudformation` prints it; `infra/cloudformation.json` is the
 committed copy (a test fails when it is stale). Queues are not in the template: the server
-creates them on first use, or `semichat provision --users` creates them ahead.
+creates them on first use, or `semichat provision --users` creates them ahead; the `Routing`
+parameter picks the policy of the server's strategy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from semichat.aws.iam import server_policy
 from semichat.aws.tables import TABLE_SPECS, TableSpec
+from semichat.settings import ROUTINGS
 
 # Substituted by CloudFormation (`Fn::Sub`) at deploy time.
 _TABLE_PREFIX = "${TablePrefix}"
@@ -53,16 +55,47 @@ def _table(spec: TableSpec) -> dict[str, Any]:
     }
 
 
-def _policy_document(preprovisioned: bool) -> dict[str, Any]:
+def _policy_document(routing: str) -> dict[str, Any]:
     policy = server_policy(
         table_prefix=_TABLE_PREFIX,
         queue_prefix=_QUEUE_PREFIX,
-        preprovisioned=preprovisioned,
+        routing=routing,
         **_PSEUDO,
     )
     for statement in policy["Statement"]:
         statement["Resource"] = [_sub(arn) for arn in statement["Resource"]]
     return policy
+
+
+# Each strategy but the default has a condition; the policy is the first whose condition holds.
+_CONDITIONS = {
+    "preprovisioned": "QueuesPreprovisioned",
+    "fifo": "RoutingFifo",
+    "sharded": "RoutingSharded",
+    "instance": "RoutingInstance",
+}
+
+
+def _policy_choice() -> dict[str, Any]:
+    choice: dict[str, Any] = _policy_document("per_user_queue")
+    for routing, condition in reversed(_CONDITIONS.items()):
+        choice = {"Fn::If": [condition, _policy_document(routing), choice]}
+    return choice
+
+
+def _conditions() -> dict[str, Any]:
+    conditions: dict[str, Any] = {
+        "QueuesPreprovisioned": {
+            "Fn::Or": [
+                {"Fn::Equals": [{"Ref": "QueuesPreprovisioned"}, "true"]},
+                {"Fn::Equals": [{"Ref": "Routing"}, "preprovisioned"]},
+            ]
+        }
+    }
+    for routing, condition in _CONDITIONS.items():
+        if routing != "preprovisioned":
+            conditions[condition] = {"Fn::Equals": [{"Ref": "Routing"}, routing]}
+    return conditions
 
 
 def template() -> dict[str, Any]:
@@ -71,13 +104,7 @@ def template() -> dict[str, Any]:
         "Type": "AWS::IAM::ManagedPolicy",
         "Properties": {
             "Description": _sub("semichat server: tables ${TablePrefix}*, queues ${QueuePrefix}*"),
-            "PolicyDocument": {
-                "Fn::If": [
-                    "QueuesPreprovisioned",
-                    _policy_document(preprovisioned=True),
-                    _policy_document(preprovisioned=False),
-                ]
-            },
+            "PolicyDocument": _policy_choice(),
         },
     }
     outputs: dict[str, Any] = {
@@ -109,13 +136,18 @@ def template() -> dict[str, Any]:
                 "Type": "String",
                 "Default": "false",
                 "AllowedValues": ["false", "true"],
-                "Description": "true: queues are created by `semichat provision --users`, and "
-                "the server may not create any (GetQueueUrl instead of CreateQueue)",
+                "Description": "true: the same as Routing preprovisioned (queues are created "
+                "by `semichat provision --users`; GetQueueUrl instead of CreateQueue)",
+            },
+            "Routing": {
+                "Type": "String",
+                "Default": "per_user_queue",
+                "AllowedValues": list(ROUTINGS),
+                "Description": "The server's notification routing (SEMICHAT_ROUTING): the "
+                "policy grants what that strategy calls",
             },
         },
-        "Conditions": {
-            "QueuesPreprovisioned": {"Fn::Equals": [{"Ref": "QueuesPreprovisioned"}, "true"]}
-        },
+        "Conditions": _conditions(),
         "Resources": resources,
         "Outputs": outputs,
     }

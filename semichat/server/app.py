@@ -8,11 +8,11 @@ from aiohttp import web
 
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ORPHANS, ROUTER, SETTINGS
+from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, DELIVERY, ORPHANS, ROUTER, SETTINGS
 from semichat.server.chat import ChatService
 from semichat.server.errors import error_middleware
 from semichat.server.logs import request_log_middleware
-from semichat.server.metrics import SqsCounters
+from semichat.server.metrics import DeliveryCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import make_router
 from semichat.server.routing.naming import validate_prefix
@@ -32,7 +32,10 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[COUNTERS] = SqsCounters()
+    app[DELIVERY] = DeliveryCounters()
     app.cleanup_ctx.append(_aws)
+    # After _aws, so that it closes first: the router's background work uses the clients.
+    app.cleanup_ctx.append(_routing)
     # After _aws, so that it closes first: orphaned polls still use the SQS client.
     app.cleanup_ctx.append(_orphans)
     app.add_routes(handlers.routes)
@@ -48,11 +51,18 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
-        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store)
+        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store, app[DELIVERY])
         app[CLIENTS] = clients
         app[ROUTER] = router
         app[CHAT] = ChatService(store, router, settings)
         yield
+
+
+async def _routing(app: web.Application) -> AsyncIterator[None]:
+    """What the strategy needs per process (its own queue, dispatchers, heartbeats)."""
+    await app[ROUTER].start()
+    yield
+    await app[ROUTER].close()
 
 
 async def _orphans(app: web.Application) -> AsyncIterator[None]:

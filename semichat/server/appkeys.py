@@ -6,7 +6,7 @@ from aiohttp import web
 
 from semichat.aws.clients import AwsClients
 from semichat.server.chat import ChatService
-from semichat.server.metrics import SqsCounters
+from semichat.server.metrics import DeliveryCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import NotificationRouter
 from semichat.settings import Settings
@@ -14,6 +14,7 @@ from semichat.settings import Settings
 SETTINGS = web.AppKey("settings", Settings)
 CLIENTS = web.AppKey("clients", AwsClients)
 COUNTERS = web.AppKey("counters", SqsCounters)
+DELIVERY = web.AppKey("delivery", DeliveryCounters)
 ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)

@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from semichat.aws.tables import CONVERSATIONS, table_names
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ROUTER, SETTINGS
+from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, DELIVERY, ROUTER, SETTINGS
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
 from semichat.server.identity import current_user
 from semichat.server.logs import annotate
@@ -96,6 +96,7 @@ async def metrics(request: web.Request) -> web.Response:
             "time": time.time(),
             "sqs": request.app[COUNTERS].snapshot(),
             "routing": request.app[ROUTER].name,
+            "delivery": request.app[DELIVERY].snapshot(),
         }
     )
 
