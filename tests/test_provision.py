@@ -17,7 +17,7 @@ from semichat.aws.provisioning import parse_users, provision
 from semichat.aws.tables import IDEMPOTENCY, TABLE_SPECS, tables_document
 from semichat.cli import dump_json, main, printable
 from semichat.server.routing.naming import user_queue_name
-from semichat.settings import Settings
+from semichat.settings import ROUTINGS, Settings
 
 from .conftest import Backend, make_settings
 
@@ -58,8 +58,10 @@ def test_template_tables_follow_the_specs() -> None:
         ttl = props.get("TimeToLiveSpecification")
         if spec.logical_name == IDEMPOTENCY:
             assert ttl == {"Enabled": True, "AttributeName": "expiresAt"}
-        else:
+        elif spec.ttl_attribute is None:
             assert ttl is None
+        else:
+            assert ttl == {"Enabled": True, "AttributeName": spec.ttl_attribute}
 
 
 def _policy(preprovisioned: bool) -> dict[str, Any]:
@@ -108,7 +110,8 @@ _SERVICE = {
 }
 # Transactions are authorized per item action (DynamoDB developer guide, "Using IAM with
 # DynamoDB transactions"): the server's transaction only Puts.
-_AUTHORIZED_AS = {"transact_write_items": "put_item"}
+# SQS batch calls are authorized as their single action.
+_AUTHORIZED_AS = {"transact_write_items": "put_item", "delete_message_batch": "delete_message"}
 
 
 def _camel(operation: str) -> str:
@@ -119,14 +122,30 @@ def _camel(operation: str) -> str:
 def test_lazy_policy_allows_every_call_the_server_makes(service: str) -> None:
     calls: set[str] = set()
     # The server's AWS layers and handlers; provision.py and provisioner.py are the deployer's.
-    for name in ("sqs.py", "store.py", "handlers.py"):
-        for match in _CALL.finditer((SEMICHAT / name).read_text()):
+    server = SEMICHAT / "server"
+    for path in [server / n for n in ("sqs.py", "store.py", "handlers.py")] + sorted(
+        (server / "routing").glob("*.py")
+    ):
+        for match in _CALL.finditer(path.read_text()):
             if _SERVICE[match["client"]] == service:
                 calls.add(_AUTHORIZED_AS.get(match["op"], match["op"]))
     assert calls, "found no AWS calls: has the client attribute been renamed?"
     needed = {f"{service}:{_camel(op)}" for op in calls}
-    assert needed <= _actions(_policy(False), service)
-    assert f"{service}:TransactWriteItems" not in _actions(_policy(False), service)
+    # Each routing strategy's policy grants what it calls (tests/test_strategies.py); together
+    # they cover the whole layer.
+    granted = set().union(*(_actions(_routing_policy(r), service) for r in ROUTINGS))
+    assert needed <= granted
+    assert f"{service}:TransactWriteItems" not in granted
+
+
+def _routing_policy(routing: str) -> dict[str, Any]:
+    return server_policy(
+        region="eu-west-1",
+        account="123456789012",
+        table_prefix="prod-",
+        queue_prefix="chat-",
+        routing=routing,
+    )
 
 
 def test_print_commands(capsys: pytest.CaptureFixture[str]) -> None:

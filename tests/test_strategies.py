@@ -384,3 +384,46 @@ async def test_a_crashed_instance_is_swept_and_skipped(
     assert dead not in sqs.list_queues(QueueNamePrefix=routed_settings.queue_prefix).get(
         "QueueUrls", []
     )
+
+
+# -- what each strategy's IAM policy must grant ---------------------------------------------------
+
+_ACTION_OF_COUNTER = {
+    "send": "sqs:SendMessage",
+    "receive": "sqs:ReceiveMessage",
+    "delete": "sqs:DeleteMessage",
+    "change_visibility": "sqs:ChangeMessageVisibility",
+    "create_queue": "sqs:CreateQueue",
+    "get_queue_url": "sqs:GetQueueUrl",
+    "delete_queue": "sqs:DeleteQueue",
+}
+
+
+@every
+async def test_the_strategys_policy_grants_every_sqs_call_it_made(
+    aiohttp_client: Any, routed_settings: Settings, routing: str
+) -> None:
+    from semichat.aws.iam import server_policy
+    from semichat.server.appkeys import COUNTERS
+
+    app = create_app(routed_settings)
+    client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+    if routing == "preprovisioned":
+        await provision(routed_settings, USERS)
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    await send(client, "alice", conversation, "hi", "k1")
+    await asyncio.wait_for(next_events(stream, 1), DELIVERY_S)
+    stream.close()
+    await client.close()  # shutdown: the instance deletes its queue
+    made = {
+        _ACTION_OF_COUNTER[k]
+        for k, v in app[COUNTERS].snapshot().items()
+        if k in _ACTION_OF_COUNTER and v
+    }
+    policy = server_policy(
+        region="us-east-1", account="1", table_prefix="t-", queue_prefix="q-", routing=routing
+    )
+    granted = {a for st in policy["Statement"] for a in st["Action"]}
+    assert made <= granted
+    assert ("sqs:CreateQueue" in granted) == (routing != "preprovisioned")
