@@ -30,7 +30,7 @@ def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
         "requests": delta,
         "connected_users": users,
         "minutes": round(minutes, 3),
-        "per_user_minute": None if per_user_minute is None else round(per_user_minute, 2),
+        "per_user_minute": None if per_user_minute is None else round(per_user_minute, 4),
         "per_send": round(delta["requests"] / sends, 2) if sends else None,
         "steady": steady_cost(metrics.get("samples", [])),
     }
