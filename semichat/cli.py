@@ -15,13 +15,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from semichat.settings import AUTH_MODES, BACKENDS, LOCALSTACK_DYNAMODB, Settings
+from semichat.settings import AUTH_MODES, BACKENDS, LOCALSTACK_DYNAMODB, ROUTINGS, Settings
 
 log = logging.getLogger("semichat.cli")
 
 PRINTABLE = ("tables", "policy", "cloudformation")
 # Knobs of `LoadConfig` that `simulate` passes to the scenario only when given on the command line.
-SIMULATE_KNOBS = ("conversation_size", "send_interval", "tabs", "cut_min", "cut_max")
+SIMULATE_KNOBS = ("conversation_size", "send_interval", "tabs", "cut_min", "cut_max", "active")
 
 
 class UserError(Exception):
@@ -51,9 +51,19 @@ def _add_backend_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--region", help="AWS region (default us-east-1)")
     p.add_argument("--table-prefix", help="prefix of the DynamoDB table names (default semichat-)")
     p.add_argument("--queue-prefix", help="prefix of the SQS queue names (default semichat-)")
+    _add_routing_flags(p)
+
+
+def _add_routing_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--routing",
-        help="notification routing strategy (default per_user_queue)",
+        choices=ROUTINGS,
+        default=None,
+        help="notification routing strategy (default per_user_queue; see the README's "
+        "table of strategies)",
+    )
+    p.add_argument(
+        "--shards", type=int, default=None, help="with --routing sharded: shared queues (4)"
     )
 
 
@@ -189,6 +199,8 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tabs", type=int, help="streams (tabs) per user, each with its own view")
     p.add_argument("--cut-min", type=float, help="cut streams after at least this many seconds")
     p.add_argument("--cut-max", type=float, help="cut streams after at most this many seconds")
+    p.add_argument("--active", type=int, help="scenario idle: how many of the users chat (0: none)")
+    _add_routing_flags(p)
     p.set_defaults(func=simulate_command)
 
 
@@ -246,6 +258,7 @@ def backend_settings(args: argparse.Namespace) -> Settings:
         table_prefix=args.table_prefix,
         queue_prefix=args.queue_prefix,
         routing=args.routing,
+        shards=args.shards,
     )
 
 
@@ -305,7 +318,9 @@ def backend_command(args: argparse.Namespace) -> int:
 
 
 def printable(what: str, settings: Settings, account_id: str, preprovisioned: bool) -> object:
-    """The document `semichat provision --print WHAT` prints."""
+    """The document `semichat provision --print WHAT` prints; the policy is that of
+    `settings.routing` (`--preprovisioned` is the older spelling of `--routing
+    preprovisioned`)."""
     if what == "tables":
         from semichat.aws.tables import tables_document
 
@@ -318,7 +333,7 @@ def printable(what: str, settings: Settings, account_id: str, preprovisioned: bo
             account=account_id,
             table_prefix=settings.table_prefix,
             queue_prefix=settings.queue_prefix,
-            preprovisioned=preprovisioned,
+            routing="preprovisioned" if preprovisioned else settings.routing,
         )
     return synthesized_template()
 
@@ -382,6 +397,7 @@ def simulate_command(args: argparse.Namespace) -> int:
     from semichat.harness.simulate import SimulationParams, run_simulation
 
     knobs = {k: getattr(args, k) for k in SIMULATE_KNOBS if getattr(args, k) is not None}
+    env = Settings.from_env()
     params = SimulationParams.for_scenario(
         args.scenario,
         knobs,
@@ -393,6 +409,8 @@ def simulate_command(args: argparse.Namespace) -> int:
         processes=args.processes,
         drain=args.drain,
         grace=args.grace,
+        routing=args.routing or env.routing,
+        shards=args.shards or env.shards,
     )
     return run_simulation(params, Path(args.out))
 

@@ -25,6 +25,9 @@ AuthMode = Literal["demo", "token"]
 AUTH_MODES: tuple[AuthMode, ...] = ("demo", "token")
 
 ENV_PREFIX = "SEMICHAT_"
+# The notification routing strategies (`semichat/server/routing/`); a test keeps the two lists
+# equal. Here so that the command line offers them without importing the server.
+ROUTINGS = ("per_user_queue", "preprovisioned", "fifo", "sharded", "instance")
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,12 @@ class Settings:
     table_prefix: str = "semichat-"
     queue_prefix: str = "semichat-"
     routing: str = "per_user_queue"
+    # Routing `sharded`: how many shared queues users are hashed over.
+    shards: int = 4
+    # Routing `instance`: how long a connection-registry entry lives unless refreshed (every
+    # third of it), and how often each instance looks for dead instances' queues to delete.
+    registry_ttl_seconds: float = 90.0
+    janitor_seconds: float = 300.0
     # SQS caps long polls at 20 s; the seed design uses the cap.
     wait_seconds: int = 20
     # aiohttp-sse pings at 15 s by default; proxies and Locust's 60 s network timeout want less.

@@ -20,6 +20,7 @@ from cfnlint.api import lint_all
 from semichat.aws.iam import server_policy
 from semichat.aws.tables import TABLE_SPECS
 from semichat.cli import dump_json
+from semichat.settings import ROUTINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 REGENERATE = "regenerate with `make generated`"
@@ -94,34 +95,37 @@ def test_tables_follow_the_specs(template: dict[str, Any]) -> None:
         assert ttl == (expected if spec.ttl_attribute else None)
 
 
-def _resolve(value: Any, preprovisioned: bool) -> Any:
-    """The template's value with `Fn::If QueuesPreprovisioned` decided and joins flattened."""
+def _resolve(value: Any, routing: str) -> Any:
+    """The template's value with each `Fn::If Routing<Name>` decided for `routing`, and joins
+    flattened."""
     if isinstance(value, list):
-        return [_resolve(v, preprovisioned) for v in value]
+        return [_resolve(v, routing) for v in value]
     if isinstance(value, dict):
         if "Fn::If" in value:
-            _, if_true, if_false = value["Fn::If"]
-            return _resolve(if_true if preprovisioned else if_false, preprovisioned)
+            condition, if_true, if_false = value["Fn::If"]
+            chosen = condition == "Routing" + routing.title().replace("_", "")
+            return _resolve(if_true if chosen else if_false, routing)
         if "Fn::Join" in value or "Ref" in value:
             return _join(value)
-        return {k: _resolve(v, preprovisioned) for k, v in value.items()}
+        return {k: _resolve(v, routing) for k, v in value.items()}
     return value
 
 
-@pytest.mark.parametrize("preprovisioned", [False, True])
-def test_policy_is_iams_per_queue_strategy(template: dict[str, Any], preprovisioned: bool) -> None:
+@pytest.mark.parametrize("routing", ROUTINGS)
+def test_policy_is_iams_per_routing_strategy(template: dict[str, Any], routing: str) -> None:
     policy = template["Resources"]["ServerPolicy"]
     assert policy["Type"] == "AWS::IAM::ManagedPolicy"
-    document = _resolve(policy["Properties"]["PolicyDocument"], preprovisioned)
+    document = _resolve(policy["Properties"]["PolicyDocument"], routing)
     expected = server_policy(
         partition="${AWS::Partition}",
         region="${AWS::Region}",
         account="${AWS::AccountId}",
         table_prefix="${TablePrefix}",
         queue_prefix="${QueuePrefix}",
-        preprovisioned=preprovisioned,
+        routing=routing,
     )
     assert document == expected
     actions = {a for st in document["Statement"] for a in st["Action"]}
-    assert ("sqs:CreateQueue" in actions) is not preprovisioned
+    assert ("sqs:CreateQueue" in actions) is (routing != "preprovisioned")
+    assert template["Parameters"]["Routing"]["AllowedValues"] == list(ROUTINGS)
     assert template["Outputs"]["ServerPolicyArn"]["Value"] == {"Ref": "ServerPolicy"}

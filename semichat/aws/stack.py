@@ -9,8 +9,8 @@ Needs the `infra` extra (`pip install -e ".[infra]"`) and Node.js (jsii runs the
   flows in: on-demand, string keys, TTL where the spec has one, point-in-time recovery, and
   retained when the stack or the resource goes (chat history outlives its stack).
 - Policy: one managed policy for the server's role, from `iam.server_policy`; the parameter
-  `QueuesPreprovisioned` picks the variant without `sqs:CreateQueue`. No role: the compute it
-  runs on (ECS, EC2, Lambda) decides the trust policy; attach `ServerPolicyArn` to it.
+  `Routing` picks the strategy's variant (`preprovisioned` has no `sqs:CreateQueue`). No role:
+  the compute it runs on (ECS, EC2, Lambda) decides the trust policy; attach `ServerPolicyArn`.
 - Checked with cdk-nag's AWS Solutions rules; what it flags is fixed or suppressed below, each
   suppression with its reason.
 
@@ -41,6 +41,9 @@ from constructs import Construct
 
 from semichat.aws.iam import server_policy
 from semichat.aws.tables import TABLE_SPECS, TableSpec
+from semichat.settings import ROUTINGS
+
+DEFAULT_ROUTING = "per_user_queue"
 
 STACK_NAME = "Semichat"
 DESCRIPTION = (
@@ -92,24 +95,30 @@ class SemichatStack(cdk.Stack):
             allowed_pattern=_QUEUE_PREFIX_PATTERN,
             description="Prefix of the per-user queue names (SEMICHAT_QUEUE_PREFIX)",
         )
-        preprovisioned = cdk.CfnParameter(
+        routing = cdk.CfnParameter(
             self,
-            "QueuesPreprovisioned",
+            "Routing",
             type="String",
-            default="false",
-            allowed_values=["false", "true"],
-            description="true: queues are created by `semichat provision --users`, and the server "
-            "may not create any (GetQueueUrl instead of CreateQueue)",
+            default=DEFAULT_ROUTING,
+            allowed_values=list(ROUTINGS),
+            description="The server's notification routing strategy (SEMICHAT_ROUTING); the "
+            "policy grants what it needs, e.g. no sqs:CreateQueue for preprovisioned",
         )
-        condition = cdk.CfnCondition(
-            self,
-            "QueuesPreprovisionedCondition",
-            expression=cdk.Fn.condition_equals(preprovisioned.value_as_string, "true"),
-        )
-        condition.override_logical_id("QueuesPreprovisioned")
+        # A condition per strategy whose policy differs from the default's (fifo's does not):
+        # CloudFormation rejects conditions that nothing uses.
+        default = self._document(DEFAULT_ROUTING, "", "")
+        conditions = {
+            name: cdk.CfnCondition(
+                self,
+                f"Routing{_camel(name)}",
+                expression=cdk.Fn.condition_equals(routing.value_as_string, name),
+            )
+            for name in ROUTINGS
+            if self._document(name, "", "") != default
+        }
         for spec in TABLE_SPECS:
             self._table(spec, table_prefix.value_as_string)
-        self._policy(table_prefix.value_as_string, queue_prefix.value_as_string, condition)
+        self._policy(table_prefix.value_as_string, queue_prefix.value_as_string, conditions)
 
     def _table(self, spec: TableSpec, prefix: str) -> dynamodb.Table:
         key = dynamodb.AttributeType.STRING
@@ -131,30 +140,39 @@ class SemichatStack(cdk.Stack):
         cdk.CfnOutput(self, logical_id(spec) + "Name", value=table.table_name)
         return table
 
-    def _policy(self, table_prefix: str, queue_prefix: str, condition: cdk.CfnCondition) -> None:
-        def document(preprovisioned: bool) -> dict[str, Any]:
-            return server_policy(
-                partition=cdk.Aws.PARTITION,
-                region=cdk.Aws.REGION,
-                account=cdk.Aws.ACCOUNT_ID,
-                table_prefix=table_prefix,
-                queue_prefix=queue_prefix,
-                preprovisioned=preprovisioned,
-            )
+    @staticmethod
+    def _document(routing: str, table_prefix: str, queue_prefix: str) -> dict[str, Any]:
+        return server_policy(
+            partition=cdk.Aws.PARTITION,
+            region=cdk.Aws.REGION,
+            account=cdk.Aws.ACCOUNT_ID,
+            table_prefix=table_prefix,
+            queue_prefix=queue_prefix,
+            routing=routing,
+        )
 
-        # One policy whose differing statement depends on the parameter (not two conditional
-        # policies), so switching strategies keeps the policy, its ARN and its attachments; the
-        # statements they share stay plain, where cdk-nag can read them.
-        lazy, ahead = document(False), document(True)
-        statements = [
-            a if a == b else cdk.Fn.condition_if(condition.logical_id, b, a)
-            for a, b in zip(lazy["Statement"], ahead["Statement"], strict=True)
-        ]
+    def _policy(
+        self, table_prefix: str, queue_prefix: str, conditions: dict[str, cdk.CfnCondition]
+    ) -> None:
+        # One policy whose differing statements depend on the parameter (not a policy per
+        # strategy), so switching strategies keeps the policy, its ARN and its attachments; the
+        # statements all strategies share stay plain, where cdk-nag can read them.
+        default = self._document(DEFAULT_ROUTING, table_prefix, queue_prefix)
+        others = {name: self._document(name, table_prefix, queue_prefix) for name in conditions}
+        statements = []
+        for i, statement in enumerate(default["Statement"]):
+            chosen: Any = statement
+            for name, doc in others.items():
+                if doc["Statement"][i] != statement:
+                    chosen = cdk.Fn.condition_if(
+                        conditions[name].logical_id, doc["Statement"][i], chosen
+                    )
+            statements.append(chosen)
         policy = iam.CfnManagedPolicy(
             self,
             "ServerPolicy",
             description=f"semichat server: tables {table_prefix}*, queues {queue_prefix}*",
-            policy_document={"Version": lazy["Version"], "Statement": statements},
+            policy_document={"Version": default["Version"], "Statement": statements},
         )
         NagSuppressions.add_resource_suppressions(
             policy, [{"id": "AwsSolutions-IAM5", "reason": IAM5_REASON}]
@@ -165,6 +183,10 @@ class SemichatStack(cdk.Stack):
             description="Attach to the chat server's role",
             value=policy.ref,
         )
+
+
+def _camel(name: str) -> str:
+    return "".join(part.capitalize() for part in name.split("_"))
 
 
 def _pin(construct: Construct, logical: str) -> None:

@@ -17,6 +17,7 @@ CONVERSATIONS = "Conversations"
 MESSAGES = "Messages"
 IDEMPOTENCY = "Idempotency"
 USER_QUEUES = "ChatUserQueue"
+CONNECTIONS = "Connections"
 TABLE_ACTIVE_TIMEOUT_S = 30.0
 
 
@@ -56,6 +57,9 @@ TABLE_SPECS: tuple[TableSpec, ...] = (
     TableSpec(MESSAGES, hash_key="conversationId", range_key="sortKey"),
     TableSpec(IDEMPOTENCY, hash_key="idempotencyId", ttl_attribute="expiresAt"),
     TableSpec(USER_QUEUES, hash_key="userId"),
+    # Routing `instance`: which server instances (their queues) hold a stream of which user;
+    # entries expire (expiresAt, epoch seconds) unless their instance refreshes them.
+    TableSpec(CONNECTIONS, hash_key="userId", range_key="instanceId", ttl_attribute="expiresAt"),
 )
 
 

@@ -25,11 +25,38 @@ def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
     minutes = max(1e-9, (metrics["after"]["time"] - metrics["before"]["time"]) / 60)
     users = int(events.loc[events["type"] == "connect", "user"].nunique()) if len(events) else 0
     per_user_minute = delta["requests"] / users / minutes if users else None
+    sends = int((events["type"] == "send").sum()) if len(events) else 0
     return {
         "requests": delta,
         "connected_users": users,
         "minutes": round(minutes, 3),
-        "per_user_minute": None if per_user_minute is None else round(per_user_minute, 2),
+        "per_user_minute": None if per_user_minute is None else round(per_user_minute, 4),
+        "per_send": round(delta["requests"] / sends, 2) if sends else None,
+        "steady": steady_cost(metrics.get("samples", [])),
+    }
+
+
+def steady_cost(samples: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """SQS requests per open stream per minute while the number of open streams held at its
+    peak: the cost of holding connections, without the ramp (queue creation) or the drain.
+
+    The window runs from the first to the last sample with at least 99% of the peak."""
+    counts = [s["sqs"].get("open_streams", 0) for s in samples]
+    if len(samples) < 2 or not max(counts, default=0):
+        return None
+    floor = 0.99 * max(counts)
+    inside = [i for i, c in enumerate(counts) if c >= floor]
+    first, last = samples[inside[0]], samples[inside[-1]]
+    minutes = (last["time"] - first["time"]) / 60
+    if minutes <= 0:
+        return None
+    streams = sum(counts[i] for i in inside) / len(inside)
+    requests = last["sqs"]["requests"] - first["sqs"]["requests"]
+    return {
+        "open_streams": round(streams, 1),
+        "minutes": round(minutes, 3),
+        "requests": requests,
+        "per_stream_minute": round(requests / streams / minutes, 4),
     }
 
 
@@ -99,6 +126,21 @@ def summary_table(results: dict[str, Any]) -> str:
     cost = results.get("sqs_requests_per_user_minute")
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")
+    sqs = results.get("sqs") or {}
+    if sqs.get("per_send") is not None:
+        lines.append(f"SQS requests per send (idle polling included): {sqs['per_send']}")
+    steady = sqs.get("steady")
+    if steady:
+        lines.append(
+            f"steady window: {steady['per_stream_minute']} SQS requests per open stream per "
+            f"minute ({steady['open_streams']:.0f} streams, {steady['minutes'] * 60:.0f} s)"
+        )
+    params = results.get("params") or {}
+    if params.get("routing"):
+        lines.append(f"routing: {params['routing']}")
+    if results.get("provisioning"):
+        p = results["provisioning"]
+        lines.append(f"provisioned ahead: {p['users']} users' queues in {p['seconds']} s")
     return "\n".join(lines)
 
 
@@ -115,6 +157,9 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     if metrics_path.exists():
         results["sqs"] = sqs_cost(json.loads(metrics_path.read_text()), events)
         results["sqs_requests_per_user_minute"] = results["sqs"]["per_user_minute"]
+    provisioning = path / "provisioning.json"
+    if provisioning.exists():
+        results["provisioning"] = json.loads(provisioning.read_text())
     return events, results
 
 

@@ -25,6 +25,8 @@ from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
 
 SERVER_START_TIMEOUT_S = 90.0
+# Seconds between two samples of the target's /metrics during a run.
+METRICS_SAMPLE_TICKS = 5
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,10 @@ class SimulationParams:
     processes: int = 1
     drain: float = 8.0
     grace: float = 5.0
+    # The server's notification routing (passed to the server started here; with --target,
+    # what the target is said to run).
+    routing: str = "per_user_queue"
+    shards: int = 4
     load: LoadConfig = field(default_factory=LoadConfig)
 
     @classmethod
@@ -80,26 +86,19 @@ def _get_json(url: str, timeout: float = 5.0) -> Any:
         return json.loads(resp.read())
 
 
-def start_server(backend: str, run_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    params: SimulationParams, run_dir: Path, endpoint: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     log = (run_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        # The simulated users say who they are with x-user-id: demo identity, on loopback.
-        [
-            sys.executable,
-            "-m",
-            "semichat",
-            "serve",
-            "--port",
-            str(port),
-            "--backend",
-            backend,
-            "--auth",
-            "demo",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(port)]
+    cmd += ["--backend", params.backend, "--routing", params.routing]
+    cmd += ["--shards", str(params.shards)]
+    # The simulated users say who they are with x-user-id: demo identity, on loopback.
+    cmd += ["--auth", "demo"]
+    if endpoint is not None:
+        cmd += ["--endpoint-url", endpoint]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     target = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + SERVER_START_TIMEOUT_S
     while time.monotonic() < deadline:
@@ -123,6 +122,54 @@ def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait(5)
+
+
+def simulated_users(params: SimulationParams, run_tag: str) -> list[str]:
+    """The user ids the Locust processes will use (`ChatUser.identity_of`): Locust spreads
+    users evenly, so each process numbers at most ceil(users / processes) of them."""
+    per_process = -(-params.users // max(1, params.processes))
+    return [
+        f"{run_tag}-w{w}-u{i}" for w in range(max(1, params.processes)) for i in range(per_process)
+    ]
+
+
+def provision_ahead(
+    params: SimulationParams, run_tag: str, run_dir: Path
+) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """With routing `preprovisioned`, create the users' queues before the server starts, as
+    an operator would, and write how long that took to `provisioning.json`.
+
+    On the embedded backend the backend is started here (and its endpoint given to the
+    server), so the queues outlive provisioning. Returns that process and endpoint, if any."""
+    if params.routing != "preprovisioned":
+        return None, None
+    import asyncio
+
+    from semichat.aws.provisioning import provision
+    from semichat.settings import Settings
+
+    backend, endpoint = None, None
+    settings = Settings.from_env().with_overrides(backend=params.backend, routing=params.routing)
+    if params.backend == "embedded":
+        from semichat.aws.embedded import start_backend_process
+
+        backend, endpoint = start_backend_process()
+        settings = settings.with_overrides(endpoint_url=endpoint)
+    users = simulated_users(params, run_tag)
+    began = time.monotonic()
+    asyncio.run(_provision(settings, users, provision))
+    seconds = time.monotonic() - began
+    report = {"routing": params.routing, "users": len(users), "seconds": round(seconds, 3)}
+    (run_dir / "provisioning.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(f"  provisioned {len(users)} users' queues in {seconds:.1f} s")
+    return backend, endpoint
+
+
+async def _provision(settings: Any, users: list[str], provision: Any) -> None:
+    from semichat.aws.embedded import with_backend
+
+    async with with_backend(settings) as resolved:
+        await provision(resolved, users)
 
 
 def locust_command(params: SimulationParams, target: str, run_dir: Path) -> list[str]:
@@ -166,7 +213,15 @@ def _count_events(events_dir: Path) -> int:
     return total
 
 
-def run_locust(params: SimulationParams, target: str, run_dir: Path, started: float) -> int:
+def run_locust(
+    params: SimulationParams,
+    target: str,
+    run_dir: Path,
+    started: float,
+    samples: list[Any] | None = None,
+) -> int:
+    """Run Locust to its end; every few seconds append the target's `/metrics` to `samples`
+    (the steady-state cost is measured from them, away from the ramp and the drain)."""
     env = {**os.environ, **params.load.to_env()}
     total = params.duration + params.drain
     with (run_dir / "locust.out").open("wb") as out:
@@ -188,6 +243,11 @@ def run_locust(params: SimulationParams, target: str, run_dir: Path, started: fl
                         end="" if tty else "\n",
                         flush=True,
                     )
+                if samples is not None and ticks % METRICS_SAMPLE_TICKS == 0:
+                    try:
+                        samples.append(_get_json(f"{target}/metrics", timeout=2))
+                    except (OSError, ValueError):
+                        pass  # one missed sample only narrows the window
                 ticks += 1
                 time.sleep(1)
             if tty:
@@ -221,17 +281,19 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
         target_metrics(params.target.rstrip("/"))  # fail before making a run directory
     run_dir = run_directory(out, params.scenario)
     markers = Recorder(run_dir / "events")
-    server = None
+    server = backend = None
+    run_tag = params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:]
     try:
         if params.target:
             target = params.target.rstrip("/")
         else:
-            server, target = start_server(params.backend, run_dir)
+            backend, endpoint = provision_ahead(params, run_tag, run_dir)
+            server, target = start_server(params, run_dir, endpoint)
         started = time.time()
         load = replace(
             params.load,
             run_dir=str(run_dir),
-            run_tag=params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:],
+            run_tag=run_tag,
             send_until=started + params.duration,
             users=params.users,
             duration=params.duration + params.drain,
@@ -240,23 +302,31 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
         (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
         before = target_metrics(target)
         markers.record("run", phase="start", params={"scenario": params.scenario})
-        code = run_locust(params, target, run_dir, started)
+        samples: list[Any] = [before]
+        code = run_locust(params, target, run_dir, started, samples)
         markers.record("run", phase="end", locust_exit=code)
         after = target_metrics(target)
         (run_dir / "server_metrics.json").write_text(
-            json.dumps({"before": before, "after": after}, indent=2) + "\n"
+            json.dumps({"before": before, "after": after, "samples": samples}, indent=2) + "\n"
         )
     finally:
         markers.close()
         if server is not None:
             stop_process(server)
+        if backend is not None:
+            from semichat.aws.embedded import stop_backend_process
+
+            stop_backend_process(backend)
     if code != 0:
         raise SimulationError(
             f"Locust exited with status {code}; see {run_dir / 'locust.out'} and "
             f"{run_dir / 'locust.log'}"
         )
     results = write_report(run_dir)
-    if not results["sends"]["attempted"]:
+    if params.load.active == 0:  # scenario idle with nobody chatting: streams are the load
+        if not results.get("sqs", {}).get("connected_users"):
+            raise SimulationError(f"no stream connected; see {run_dir / 'locust.out'}")
+    elif not results["sends"]["attempted"]:
         raise SimulationError(
             f"no simulated user attempted a send, so there is nothing to judge; see "
             f"{run_dir / 'locust.out'}"

@@ -12,6 +12,7 @@ from semichat.server.appkeys import (
     CHAT,
     CLIENTS,
     COUNTERS,
+    DELIVERY,
     GUARD,
     LIMIT_COUNTERS,
     ORPHANS,
@@ -26,7 +27,7 @@ from semichat.server.errors import error_middleware
 from semichat.server.headers import add_security_headers
 from semichat.server.limits import SendLimiter, StreamSlots
 from semichat.server.logs import request_log_middleware
-from semichat.server.metrics import LimitCounters, SqsCounters
+from semichat.server.metrics import DeliveryCounters, LimitCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import make_router
 from semichat.server.routing.naming import validate_prefix
@@ -53,7 +54,10 @@ def create_app(settings: Settings) -> web.Application:
     app[SEND_LIMITER] = SendLimiter(settings, limit_counters)
     app[STREAM_SLOTS] = StreamSlots(settings, limit_counters)
     app.on_response_prepare.append(add_security_headers)
+    app[DELIVERY] = DeliveryCounters()
     app.cleanup_ctx.append(_aws)
+    # After _aws, so that it closes first: the router's background work uses the clients.
+    app.cleanup_ctx.append(_routing)
     # After _aws, so that it closes first: orphaned polls still use the SQS client.
     app.cleanup_ctx.append(_orphans)
     app.add_routes(handlers.routes)
@@ -70,11 +74,18 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
-        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store)
+        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store, app[DELIVERY])
         app[CLIENTS] = clients
         app[ROUTER] = router
         app[CHAT] = ChatService(store, router, settings)
         yield
+
+
+async def _routing(app: web.Application) -> AsyncIterator[None]:
+    """What the strategy needs per process (its own queue, dispatchers, heartbeats)."""
+    await app[ROUTER].start()
+    yield
+    await app[ROUTER].close()
 
 
 async def _orphans(app: web.Application) -> AsyncIterator[None]:

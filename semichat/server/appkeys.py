@@ -8,7 +8,7 @@ from semichat.aws.clients import AwsClients
 from semichat.server.auth import RequestGuard
 from semichat.server.chat import ChatService
 from semichat.server.limits import SendLimiter, StreamSlots
-from semichat.server.metrics import LimitCounters, SqsCounters
+from semichat.server.metrics import DeliveryCounters, LimitCounters, SqsCounters
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import NotificationRouter
 from semichat.settings import Settings
@@ -20,6 +20,7 @@ LIMIT_COUNTERS = web.AppKey("limit_counters", LimitCounters)
 GUARD = web.AppKey("guard", RequestGuard)
 SEND_LIMITER = web.AppKey("send_limiter", SendLimiter)
 STREAM_SLOTS = web.AppKey("stream_slots", StreamSlots)
+DELIVERY = web.AppKey("delivery", DeliveryCounters)
 ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)

@@ -14,6 +14,7 @@ from semichat.server.appkeys import (
     CHAT,
     CLIENTS,
     COUNTERS,
+    DELIVERY,
     GUARD,
     LIMIT_COUNTERS,
     ROUTER,
@@ -112,6 +113,7 @@ async def metrics(request: web.Request) -> web.Response:
                 "open_streams": request.app[STREAM_SLOTS].open_total,
             },
             "routing": request.app[ROUTER].name,
+            "delivery": request.app[DELIVERY].snapshot(),
         }
     )
 

@@ -15,6 +15,7 @@ class SqsCounters:
     change_visibility: int = 0
     create_queue: int = 0
     get_queue_url: int = 0
+    delete_queue: int = 0
     errors: int = 0
     # Notifications a poll received after its stream had gone, handed back at once.
     orphan_releases: int = 0
@@ -32,6 +33,7 @@ class SqsCounters:
             + self.change_visibility
             + self.create_queue
             + self.get_queue_url
+            + self.delete_queue
         )
 
     def snapshot(self) -> dict[str, int]:
@@ -52,6 +54,38 @@ class LimitCounters:
     auth_rejected: int = 0
     # 403: a cookie-authenticated write that was not JSON or came from another origin.
     csrf_rejected: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass
+class DeliveryCounters:
+    """What the routing strategy did with notifications, beyond raw SQS requests.
+
+    Each strategy counts only what applies to it; the rest stay 0.
+    """
+
+    # sharded, instance: notifications handed from the process's dispatcher to local streams.
+    handed_off: int = 0
+    # sharded, instance: a recipient named in a received notification with no stream in this
+    # process (sharded: held by another process or connected nowhere, which a process cannot
+    # tell apart; instance: the stream closed between the sender's look-up and the hand-off).
+    not_held: int = 0
+    # sharded: received notifications none of whose recipients had a stream here (dropped).
+    dropped: int = 0
+    # instance: recipients with no live registry entry at send time (nothing queued for them).
+    not_connected: int = 0
+    # instance: sends to an instance queue that no longer exists (its process died).
+    stale_instances: int = 0
+    # preprovisioned: recipients skipped at send because no queue was provisioned for them.
+    skipped_unprovisioned: int = 0
+    # instance: DynamoDB requests to the connection registry (reads, writes, deletes).
+    registry_reads: int = 0
+    registry_writes: int = 0
+    registry_deletes: int = 0
+    # instance: queues of expired instances deleted by this process's janitor.
+    janitor_queues_deleted: int = 0
 
     def snapshot(self) -> dict[str, int]:
         return asdict(self)

@@ -39,6 +39,16 @@ class SqsQueues:
             resp = await self._sqs.create_queue(QueueName=name, Attributes=attributes)
         return str(resp["QueueUrl"])
 
+    async def get_queue_url(self, name: str) -> str:
+        """The URL of an existing queue; raises a missing-queue ClientError otherwise."""
+        async with self._counted("get_queue_url"):
+            resp = await self._sqs.get_queue_url(QueueName=name)
+        return str(resp["QueueUrl"])
+
+    async def delete_queue(self, queue_url: str) -> None:
+        async with self._counted("delete_queue"):
+            await self._sqs.delete_queue(QueueUrl=queue_url)
+
     async def send(self, queue_url: str, body: str, **extra: Any) -> None:
         async with self._counted("send"):
             await self._sqs.send_message(QueueUrl=queue_url, MessageBody=body, **extra)
@@ -70,6 +80,18 @@ class SqsQueues:
     async def delete(self, queue_url: str, receipt_handle: str) -> None:
         async with self._counted("delete"):
             await self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+
+    async def delete_batch(self, queue_url: str, receipt_handles: list[str]) -> None:
+        """Delete up to 10 received messages in one request (one billed request per batch)."""
+        for start in range(0, len(receipt_handles), 10):
+            chunk = receipt_handles[start : start + 10]
+            async with self._counted("delete"):
+                resp = await self._sqs.delete_message_batch(
+                    QueueUrl=queue_url,
+                    Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(chunk)],
+                )
+            if resp.get("Failed"):
+                self.counters.errors += len(resp["Failed"])
 
     async def release(self, queue_url: str, receipt_handle: str) -> None:
         """Make a received message visible again now instead of after its visibility timeout."""

@@ -89,6 +89,12 @@ class ChatStore:
     def __init__(self, dynamodb: Any, table_prefix: str) -> None:
         self._db = dynamodb
         self._tables = table_names(table_prefix)
+        self.table_prefix = table_prefix
+
+    @property
+    def dynamodb(self) -> Any:
+        """The client, for other DynamoDB layers of the same tables (the connection registry)."""
+        return self._db
 
     # -- conversations -------------------------------------------------------------------------
 

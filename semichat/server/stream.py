@@ -57,6 +57,10 @@ async def _serve_stream(request: web.Request, user: str, stream_id: str) -> web.
         return resp
     finally:
         counters.open_streams -= 1
+        # Shielded: a stream ended by its client's departure is being cancelled, and the
+        # strategy's bookkeeping (the instance registry) must still finish.
+        with contextlib.suppress(Exception):
+            await asyncio.shield(subscription.close())
         log_event(
             request, "stream disconnected", reason=progress.reason, delivered=progress.delivered
         )
@@ -92,7 +96,13 @@ async def _pump(
             if not poll.done():
                 progress.reason = "client closed"
                 return
-            deliveries = poll.result()
+            try:
+                deliveries = poll.result()
+            except Exception as exc:
+                # The queue is out of reach (or was deleted and may not be re-created): end the
+                # stream; the client reconnects on the retry hint and refetches history.
+                progress.reason = f"receive failed: {type(exc).__name__}"
+                return
             for i, delivery in enumerate(deliveries):
                 if not await _write(resp, delivery):
                     await _release(subscription, deliveries[i:])

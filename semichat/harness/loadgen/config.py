@@ -21,6 +21,9 @@ class LoadConfig:
     send_until: float = 0.0
     # Streams (tabs) each user holds at once.
     tabs: int = 1
+    # How many users of each Locust process chat (the first ones); the rest only hold their
+    # streams. -1: everyone (scenario `idle` sets it, and `--active K` overrides).
+    active: int = -1
     # Cut each stream after a random time in this range (seconds); 0 never cuts.
     cut_min: float = 0.0
     cut_max: float = 0.0

@@ -28,6 +28,33 @@ class Notification:
 
 
 @dataclass(frozen=True)
+class Envelope:
+    """A notification addressed to several recipients, as one SQS message carries it to a
+    queue shared by users (the `sharded` and `instance` strategies)."""
+
+    notification: Notification
+    recipients: tuple[str, ...]
+
+    def to_json(self) -> str:
+        n = self.notification
+        return json.dumps(
+            {
+                "messageId": n.message_id,
+                "conversationId": n.conversation_id,
+                "recipients": list(self.recipients),
+            }
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> Envelope:
+        data = json.loads(body)
+        recipients = data["recipients"]
+        if not isinstance(recipients, list):
+            raise ValueError("recipients must be a list")
+        return cls(Notification.from_json(body), tuple(str(r) for r in recipients))
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A notification handed to one subscription, with the handle that acknowledges it."""
 
@@ -50,9 +77,23 @@ class Subscription(Protocol):
         """The notification could not be written: deliver it again soon."""
         ...
 
+    async def close(self) -> None:
+        """The stream has ended: stop reading for it (a pending `receive` returns soon)."""
+        ...
+
 
 class NotificationRouter(Protocol):
     name: str
+
+    async def start(self) -> None:
+        """Before serving: create what the process itself needs (shared queues, its own queue)
+        and start its background work (dispatchers, heartbeats)."""
+        ...
+
+    async def close(self) -> None:
+        """At clean shutdown: stop background work and remove what `start` made for this
+        process alone."""
+        ...
 
     async def publish(self, recipients: Sequence[str], notification: Notification) -> None:
         """Deliver the notification to every recipient; raises if any could not be reached."""

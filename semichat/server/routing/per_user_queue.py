@@ -12,6 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
+from semichat.server.metrics import DeliveryCounters
 from semichat.server.routing.base import Delivery, Notification
 from semichat.server.routing.naming import user_queue_name
 from semichat.server.sqs import SqsQueues, is_missing_queue
@@ -26,10 +27,17 @@ RETENTION_SECONDS = 24 * 3600
 class PerUserQueueRouter:
     name = "per_user_queue"
 
-    def __init__(self, queues: SqsQueues, store: ChatStore, settings: Settings) -> None:
+    def __init__(
+        self,
+        queues: SqsQueues,
+        store: ChatStore,
+        settings: Settings,
+        counters: DeliveryCounters | None = None,
+    ) -> None:
         self._queues = queues
         self._store = store
         self._settings = settings
+        self._counters = counters or DeliveryCounters()
         self._urls: dict[str, str] = {}
         # One lookup per user at a time in this process: a user's first send and first stream
         # usually start together, and each CreateQueue is a billed request.
@@ -37,6 +45,22 @@ class PerUserQueueRouter:
 
     def queue_name(self, user_id: str) -> str:
         return user_queue_name(self._settings.queue_prefix, user_id)
+
+    def queue_attributes(self) -> dict[str, str]:
+        return {
+            "VisibilityTimeout": str(self._settings.visibility_timeout),
+            "MessageRetentionPeriod": str(RETENTION_SECONDS),
+        }
+
+    def send_options(self, notification: Notification) -> dict[str, str]:
+        """Extra SendMessage parameters (FIFO's group and de-duplication ids)."""
+        return {}
+
+    async def start(self) -> None:
+        """Nothing per process: queues are per user."""
+
+    async def close(self) -> None:
+        """Nothing per process to remove."""
 
     async def queue_url(self, user_id: str) -> str:
         url = self._urls.get(user_id)
@@ -52,7 +76,9 @@ class PerUserQueueRouter:
 
     async def _lookup(self, user_id: str) -> str:
         url = await self._store.get_queue_url(user_id)
-        if url is None:
+        # The mapping is shared by the per-user strategies (fifo's queues have other names):
+        # a URL of another strategy's queue is not this one's.
+        if url is None or url.rsplit("/", 1)[-1] != self.queue_name(user_id):
             url = await self._create(user_id)
         self._urls[user_id] = url
         return url
@@ -65,28 +91,22 @@ class PerUserQueueRouter:
         return url
 
     async def _create(self, user_id: str) -> str:
-        url = await self._queues.create_queue(
-            self.queue_name(user_id),
-            {
-                "VisibilityTimeout": str(self._settings.visibility_timeout),
-                "MessageRetentionPeriod": str(RETENTION_SECONDS),
-            },
-        )
+        url = await self._queues.create_queue(self.queue_name(user_id), self.queue_attributes())
         await self._store.put_queue_url(user_id, url, datetime.now(UTC).isoformat())
         return url
 
     async def publish(self, recipients: Sequence[str], notification: Notification) -> None:
-        body = notification.to_json()
-        await asyncio.gather(*(self._send(user, body) for user in recipients))
+        await asyncio.gather(*(self._send(user, notification) for user in recipients))
 
-    async def _send(self, user_id: str, body: str) -> None:
+    async def _send(self, user_id: str, notification: Notification) -> None:
+        body, options = notification.to_json(), self.send_options(notification)
         url = await self.queue_url(user_id)
         try:
-            await self._queues.send(url, body)
+            await self._queues.send(url, body, **options)
         except Exception as exc:
             if not is_missing_queue(exc):
                 raise
-            await self._queues.send(await self.recreate(user_id), body)
+            await self._queues.send(await self.recreate(user_id), body, **options)
 
     async def subscribe(self, user_id: str) -> PerUserQueueSubscription:
         return PerUserQueueSubscription(
@@ -150,3 +170,6 @@ class PerUserQueueSubscription:
 
     async def release(self, delivery: Delivery) -> None:
         await self._queues.release(self._url, delivery.receipt)
+
+    async def close(self) -> None:
+        """The queue outlives the stream: what arrives meanwhile waits for the next one."""

@@ -1,3 +1,0 @@
-from semichat.cli import main
-
-main()

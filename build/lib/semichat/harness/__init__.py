@@ -1,2 +1,0 @@
-"""The instrument: `semichat simulate`, load generation, scenarios, recorded events, the checker,
-reports and plots."""

@@ -1,0 +1,88 @@
+"""The per-process poller of a shared queue: receive, hand to local streams, acknowledge.
+
+At least once, up to the hand-off: a notification is deleted from SQS only after it is in
+every local stream's own queue, so a process that dies before the delete leaves it to be
+received again after the visibility timeout (by this queue's next reader). After the hand-off
+the process owns it: a stream that fails to write it, or a crash between hand-off and write,
+loses it on the wire, and the client's history refetch on its next notification or reconnect
+is what shows the message. Duplicates on the wire come from SQS redelivering a message whose
+delete was lost; clients de-duplicate by message id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from semichat.server.metrics import DeliveryCounters
+from semichat.server.routing.base import Envelope
+from semichat.server.routing.local import LocalStreams
+from semichat.server.sqs import SqsQueues, is_missing_queue
+
+log = logging.getLogger("semichat.dispatcher")
+
+BACKOFF_MAX_S = 5.0
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        queues: SqsQueues,
+        hub: LocalStreams,
+        counters: DeliveryCounters,
+        *,
+        wait_seconds: int,
+        recreate: Callable[[], Awaitable[str]],
+    ) -> None:
+        self._queues = queues
+        self._hub = hub
+        self._counters = counters
+        self._wait = wait_seconds
+        self._recreate = recreate
+
+    async def run(self, queue_url: str) -> None:
+        """Poll `queue_url` until cancelled; survive errors with a capped backoff."""
+        failures = 0
+        while True:
+            try:
+                messages = await self._queues.receive(queue_url, self._wait)
+                await self.dispatch(queue_url, messages)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                failures += 1
+                if is_missing_queue(exc):
+                    log.warning("shared queue %s is gone; recreating it", queue_url)
+                    try:
+                        queue_url = await self._recreate()
+                        continue
+                    except Exception:
+                        log.exception("could not recreate %s", queue_url)
+                else:
+                    log.warning("dispatcher poll failed: %s", exc)
+                await asyncio.sleep(min(BACKOFF_MAX_S, 0.2 * 2**failures))
+
+    async def dispatch(self, queue_url: str, messages: list[dict[str, Any]]) -> None:
+        done: list[str] = []
+        for m in messages:
+            done.append(m["ReceiptHandle"])
+            try:
+                envelope = Envelope.from_json(m["Body"])
+            except (ValueError, KeyError, TypeError):
+                log.warning("dropping a malformed notification from %s", queue_url)
+                continue
+            held = 0
+            for user in envelope.recipients:
+                taken = self._hub.hand_off(user, envelope.notification)
+                self._counters.handed_off += taken
+                if taken:
+                    held += 1
+                else:
+                    self._counters.not_held += 1
+            if not held:
+                self._counters.dropped += 1
+        if done:
+            await self._queues.delete_batch(queue_url, done)

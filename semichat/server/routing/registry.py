@@ -1,0 +1,162 @@
+"""The connection registry of the `instance` strategy: which instance queues hold a stream of
+which user, in the DynamoDB table `Connections` (userId, instanceId -> queueUrl, expiresAt).
+
+Entries expire: each instance refreshes its entries every third of `registry_ttl_seconds`
+and removes a user's entry when its last stream of that user closes. A crashed instance's
+entries stop being refreshed; readers ignore entries past `expiresAt` at once, and DynamoDB's
+TTL deletes them later (AWS documents "typically within a few days"; moto at once). Instances
+record themselves under the reserved user id `#instances` (`#` is not allowed in user ids),
+which is how a live instance's janitor finds a dead one's queue to delete. That record's
+deadline is `aliveUntil`, not the TTL attribute: DynamoDB must not delete it before a janitor
+has deleted its queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from semichat.aws.tables import CONNECTIONS, table_names
+from semichat.server.metrics import DeliveryCounters
+
+INSTANCES_KEY = "#instances"
+TTL_ATTRIBUTE = "expiresAt"
+ALIVE_ATTRIBUTE = "aliveUntil"
+BATCH_WRITE_MAX = 25
+BATCH_RETRIES = 5
+
+
+@dataclass(frozen=True)
+class Connection:
+    user_id: str
+    instance_id: str
+    queue_url: str
+    expires_at: float
+
+
+class ConnectionRegistry:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table_prefix: str,
+        counters: DeliveryCounters,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._db = dynamodb
+        self._table = table_names(table_prefix)[CONNECTIONS]
+        self._counters = counters
+        self._clock = clock
+
+    @staticmethod
+    def _item(user_id: str, instance_id: str, queue_url: str, expires_at: float) -> dict:
+        deadline = ALIVE_ATTRIBUTE if user_id == INSTANCES_KEY else TTL_ATTRIBUTE
+        return {
+            "userId": {"S": user_id},
+            "instanceId": {"S": instance_id},
+            "queueUrl": {"S": queue_url},
+            deadline: {"N": str(int(expires_at))},
+        }
+
+    async def register(self, user_id: str, instance_id: str, queue_url: str, ttl: float) -> None:
+        self._counters.registry_writes += 1
+        await self._db.put_item(
+            TableName=self._table,
+            Item=self._item(user_id, instance_id, queue_url, self._clock() + ttl),
+        )
+
+    async def unregister(self, user_id: str, instance_id: str) -> None:
+        self._counters.registry_deletes += 1
+        await self._db.delete_item(
+            TableName=self._table,
+            Key={"userId": {"S": user_id}, "instanceId": {"S": instance_id}},
+        )
+
+    async def refresh(
+        self, users: Sequence[str], instance_id: str, queue_url: str, ttl: float
+    ) -> None:
+        """Extend the instance's own entry and its users' entries (25 a request)."""
+        expires = self._clock() + ttl
+        items = [self._item(INSTANCES_KEY, instance_id, queue_url, expires)]
+        items += [self._item(u, instance_id, queue_url, expires) for u in users]
+        await self._batch([{"PutRequest": {"Item": i}} for i in items])
+
+    async def remove_all(self, users: Sequence[str], instance_id: str) -> None:
+        """At clean shutdown: the instance's entries and its own record."""
+        keys = [
+            {"userId": {"S": u}, "instanceId": {"S": instance_id}} for u in [*users, INSTANCES_KEY]
+        ]
+        await self._batch([{"DeleteRequest": {"Key": k}} for k in keys])
+
+    async def _batch(self, requests: list[dict[str, Any]]) -> None:
+        for start in range(0, len(requests), BATCH_WRITE_MAX):
+            pending = {self._table: requests[start : start + BATCH_WRITE_MAX]}
+            for attempt in range(BATCH_RETRIES):
+                self._counters.registry_writes += 1
+                resp = await self._db.batch_write_item(RequestItems=pending)
+                pending = resp.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                await asyncio.sleep(0.05 * 2**attempt)
+
+    async def lookup(self, users: Sequence[str]) -> list[Connection]:
+        """Live entries of these users (strongly consistent: a stream that registered before
+        this read is seen)."""
+        found = await asyncio.gather(*(self._query(u) for u in users))
+        return [c for conns in found for c in conns]
+
+    async def _query(self, user_id: str) -> list[Connection]:
+        self._counters.registry_reads += 1
+        resp = await self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": user_id}},
+            ConsistentRead=True,
+        )
+        now = self._clock()
+        conns = [
+            Connection(
+                user_id=i["userId"]["S"],
+                instance_id=i["instanceId"]["S"],
+                queue_url=i["queueUrl"]["S"],
+                expires_at=float(i[TTL_ATTRIBUTE]["N"]),
+            )
+            for i in resp.get("Items", [])
+        ]
+        return [c for c in conns if c.expires_at > now]
+
+    async def expired_instances(self) -> list[Connection]:
+        """Instances that stopped refreshing their record (crashed, or cut off)."""
+        self._counters.registry_reads += 1
+        resp = await self._db.query(
+            TableName=self._table,
+            KeyConditionExpression="userId = :u",
+            ExpressionAttributeValues={":u": {"S": INSTANCES_KEY}},
+            ConsistentRead=True,
+        )
+        now = self._clock()
+        return [
+            Connection(INSTANCES_KEY, i["instanceId"]["S"], i["queueUrl"]["S"], float(e))
+            for i in resp.get("Items", [])
+            if (e := i[ALIVE_ATTRIBUTE]["N"]) and float(e) <= now
+        ]
+
+    async def forget_instance(self, instance: Connection) -> bool:
+        """Delete a dead instance's record unless it came back to life meanwhile."""
+        self._counters.registry_deletes += 1
+        try:
+            await self._db.delete_item(
+                TableName=self._table,
+                Key={"userId": {"S": INSTANCES_KEY}, "instanceId": {"S": instance.instance_id}},
+                ConditionExpression=f"{ALIVE_ATTRIBUTE} <= :e",
+                ExpressionAttributeValues={":e": {"N": str(int(instance.expires_at))}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True

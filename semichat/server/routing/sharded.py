@@ -1,0 +1,124 @@
+"""A fixed number of shared standard queues; each user hashed to one of them.
+
+A notification is one SQS message per shard among its recipients, naming its recipients. Each
+server process polls every shard (one long poll per shard) and hands what it receives to its
+own streams of those recipients, then deletes it.
+
+What a process does with a recipient it does not hold: nothing. The message is consumed by
+whichever process received it, so with several processes a recipient whose stream is on
+another process misses the notification on the wire (counted as `not_held`), and a
+notification none of whose recipients is here is dropped (`dropped`). A process cannot tell
+"held elsewhere" from "connected nowhere" without a registry (that is the `instance`
+strategy). So this strategy is whole on the wire only with one process, or with a load balancer
+that sends every user of a shard to the same process; otherwise only the clients' history
+refetch (on the next notification or reconnect) shows the message. Users connected nowhere get
+nothing queued: a notification for them is dropped by whoever receives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+from collections.abc import Sequence
+
+from semichat.server.metrics import DeliveryCounters
+from semichat.server.routing.base import Envelope, Notification
+from semichat.server.routing.dispatcher import Dispatcher
+from semichat.server.routing.local import LocalStreams, LocalSubscription
+from semichat.server.routing.naming import validate_prefix
+from semichat.server.sqs import SqsQueues, is_missing_queue
+from semichat.server.store import ChatStore
+from semichat.settings import Settings
+
+# Notifications are worthless after a few minutes: clients refetch history on reconnect.
+SHARD_RETENTION_SECONDS = 300
+
+
+def shard_of(user_id: str, shards: int) -> int:
+    """Stable across processes and restarts (unlike Python's salted `hash`)."""
+    return int.from_bytes(hashlib.sha256(user_id.encode()).digest()[:8], "big") % shards
+
+
+class ShardedRouter:
+    name = "sharded"
+
+    def __init__(
+        self,
+        queues: SqsQueues,
+        store: ChatStore,
+        settings: Settings,
+        counters: DeliveryCounters | None = None,
+    ) -> None:
+        if settings.shards < 1:
+            raise ValueError("--shards must be at least 1")
+        self._queues = queues
+        self._settings = settings
+        self._counters = counters or DeliveryCounters()
+        self._hub = LocalStreams(settings.wait_seconds)
+        self._urls: dict[int, str] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def shard_name(self, shard: int) -> str:
+        prefix = validate_prefix(self._settings.queue_prefix)
+        return f"{prefix}shard-{shard:03d}-of-{self._settings.shards:03d}"
+
+    async def _create(self, shard: int) -> str:
+        url = await self._queues.create_queue(
+            self.shard_name(shard),
+            {
+                "VisibilityTimeout": str(self._settings.visibility_timeout),
+                "MessageRetentionPeriod": str(SHARD_RETENTION_SECONDS),
+            },
+        )
+        self._urls[shard] = url
+        return url
+
+    async def start(self) -> None:
+        shards = range(self._settings.shards)
+        await asyncio.gather(*(self._create(s) for s in shards))
+        for shard in shards:
+            dispatcher = Dispatcher(
+                self._queues,
+                self._hub,
+                self._counters,
+                wait_seconds=self._settings.wait_seconds,
+                recreate=lambda shard=shard: self._create(shard),
+            )
+            self._tasks.append(asyncio.create_task(dispatcher.run(self._urls[shard])))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+
+    async def publish(self, recipients: Sequence[str], notification: Notification) -> None:
+        by_shard: dict[int, list[str]] = {}
+        for user in recipients:
+            by_shard.setdefault(shard_of(user, self._settings.shards), []).append(user)
+        await asyncio.gather(
+            *(
+                self._send(shard, Envelope(notification, tuple(users)).to_json())
+                for shard, users in by_shard.items()
+            )
+        )
+
+    async def _send(self, shard: int, body: str) -> None:
+        url = self._urls.get(shard) or await self._create(shard)
+        try:
+            await self._queues.send(url, body)
+        except Exception as exc:
+            if not is_missing_queue(exc):
+                raise
+            await self._queues.send(await self._create(shard), body)
+
+    async def subscribe(self, user_id: str) -> LocalSubscription:
+        return self._hub.open(user_id)
+
+    async def provision_users(self, users: Sequence[str], concurrency: int) -> dict[str, str]:
+        raise ValueError(
+            "routing sharded has nothing per user: its shard queues are created at start"
+        )
