@@ -62,8 +62,18 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port to listen on (default 8080)")
     _add_backend_flags(p)
+    _add_faults_flag(p)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.set_defaults(func=serve_command)
+
+
+def _add_faults_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="inject faults: presets sqs, platform, all, and/or kind=value parts, e.g. "
+        "duplicate=0.05,reorder=0.05,seed=7 (see README, Faults)",
+    )
 
 
 def _add_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,6 +148,7 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--tabs", type=int, help="streams (tabs) per user, each with its own view")
     p.add_argument("--cut-min", type=float, help="cut streams after at least this many seconds")
     p.add_argument("--cut-max", type=float, help="cut streams after at most this many seconds")
+    _add_faults_flag(p)
     p.set_defaults(func=simulate_command)
 
 
@@ -166,7 +177,9 @@ def backend_settings(args: argparse.Namespace) -> Settings:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    settings = backend_settings(args).with_overrides(host=args.host, port=args.port)
+    settings = backend_settings(args).with_overrides(
+        host=args.host, port=args.port, faults=getattr(args, "faults", None)
+    )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
         settings = settings.with_overrides(create_tables=True)
@@ -175,11 +188,14 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
 
 def serve_command(args: argparse.Namespace) -> int:
     from semichat.server.logs import configure_logging
+    from semichat.server.nemesis import FaultSpec
     from semichat.server.serve import serve
 
+    settings = settings_from_args(args)
+    FaultSpec.parse(settings.faults)  # a bad spec is refused before anything starts
     configure_logging(args.log_level)
     try:
-        asyncio.run(serve(settings_from_args(args)))
+        asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
     return 0
@@ -240,7 +256,12 @@ def provision_command(args: argparse.Namespace) -> int:
 
 def simulate_command(args: argparse.Namespace) -> int:
     from semichat.harness.simulate import SimulationParams, run_simulation
+    from semichat.server.nemesis import FaultSpec
 
+    faults = args.faults if args.faults is not None else Settings.from_env().faults
+    FaultSpec.parse(faults)  # a bad spec is refused before anything starts
+    if args.target and FaultSpec.parse(faults).crash:
+        raise UserError("--faults crash=S needs a server started here: drop --target")
     knobs = {k: getattr(args, k) for k in SIMULATE_KNOBS if getattr(args, k) is not None}
     params = SimulationParams.for_scenario(
         args.scenario,
@@ -253,6 +274,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         processes=args.processes,
         drain=args.drain,
         grace=args.grace,
+        faults=faults,
     )
     return run_simulation(params, Path(args.out))
 

@@ -60,6 +60,9 @@ class Settings:
     # A send that stored its message but could not fan out may be re-fanned by a retry after this.
     fanout_lease_seconds: float = 10.0
     create_tables: bool = field(default=False)
+    # Faults to inject on purpose (`semichat/server/nemesis.py`), e.g. `sqs` or
+    # `duplicate=0.05,seed=7`; empty: none.
+    faults: str = ""
 
     @property
     def dynamodb_url(self) -> str | None:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
+import random
 import subprocess
 import sys
 import time
-import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,8 +23,7 @@ from typing import Any
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
-
-SERVER_START_TIMEOUT_S = 90.0
+from semichat.harness.server_process import ServerProcess, ServerStartError, get_json, stop_process
 
 
 @dataclass(frozen=True)
@@ -38,6 +37,8 @@ class SimulationParams:
     processes: int = 1
     drain: float = 8.0
     grace: float = 5.0
+    # The nemesis's spec (`semichat/server/nemesis.py`): passed to the server, `crash` done here.
+    faults: str = ""
     load: LoadConfig = field(default_factory=LoadConfig)
 
     @classmethod
@@ -47,7 +48,10 @@ class SimulationParams:
         return cls(scenario=scenario, load=load, **params)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        from semichat.server.nemesis import FaultSpec
+
+        spec = FaultSpec.parse(self.faults)
+        return {**asdict(self), "fault_spec": {**spec.active, "seed": spec.seed}}
 
 
 class SimulationError(Exception):
@@ -67,50 +71,6 @@ def run_directory(out: Path, scenario: str, now: datetime | None = None) -> Path
         latest.unlink()
     latest.symlink_to(path.name)
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-def start_server(backend: str, run_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (run_dir / "server.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "semichat", "serve", "--port", str(port), "--backend", backend],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    target = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SimulationError(f"server exited early; see {run_dir / 'server.log'}")
-        try:
-            _get_json(f"{target}/healthz", timeout=1)
-            return proc, target
-        except OSError:
-            time.sleep(0.3)
-    stop_process(proc)
-    raise SimulationError(f"server not healthy after {SERVER_START_TIMEOUT_S} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
 
 
 def locust_command(params: SimulationParams, target: str, run_dir: Path) -> list[str]:
@@ -154,7 +114,13 @@ def _count_events(events_dir: Path) -> int:
     return total
 
 
-def run_locust(params: SimulationParams, target: str, run_dir: Path, started: float) -> int:
+def run_locust(
+    params: SimulationParams,
+    target: str,
+    run_dir: Path,
+    started: float,
+    on_tick: Callable[[float], None] = lambda elapsed: None,
+) -> int:
     env = {**os.environ, **params.load.to_env()}
     total = params.duration + params.drain
     with (run_dir / "locust.out").open("wb") as out:
@@ -177,6 +143,7 @@ def run_locust(params: SimulationParams, target: str, run_dir: Path, started: fl
                         flush=True,
                     )
                 ticks += 1
+                on_tick(elapsed)
                 time.sleep(1)
             if tty:
                 print()
@@ -187,10 +154,57 @@ def run_locust(params: SimulationParams, target: str, run_dir: Path, started: fl
     return int(proc.returncode or 0)
 
 
+@contextmanager
+def started_server(params: SimulationParams, run_dir: Path) -> Iterator[ServerProcess | None]:
+    """The server to load (None with `--target`). The embedded backend runs in a process of
+    its own, so that the server can crash and come back over the same queues and tables."""
+    if params.target:
+        yield None
+        return
+    from semichat.aws.embedded import start_backend_process, stop_backend_process
+
+    backend, endpoint = None, None
+    if params.backend == "embedded":
+        backend, endpoint = start_backend_process()
+        (run_dir / "backend.json").write_text(json.dumps({"endpoint": endpoint}) + "\n")
+    server = ServerProcess(params.backend, run_dir, params.faults, endpoint)
+    try:
+        try:
+            server.start()
+        except ServerStartError as exc:
+            raise SimulationError(str(exc)) from None
+        yield server
+    finally:
+        server.stop()
+        if backend is not None:
+            stop_backend_process(backend)
+
+
+def crash_schedule(
+    params: SimulationParams, server: ServerProcess | None
+) -> Callable[[float], None]:
+    """The nemesis's `crash=S`: a tick function that kills and restarts the server once, about
+    S s (+-10 %) into the run."""
+    from semichat.server.nemesis import FaultSpec
+
+    spec = FaultSpec.parse(params.faults)
+    if not spec.crash or server is None:
+        return lambda elapsed: None
+    at = spec.crash * random.Random(spec.seed).uniform(0.9, 1.1)
+    crashes: list[float] = []
+
+    def tick(elapsed: float) -> None:
+        if not crashes and elapsed >= at:
+            crashes.append(server.crash())
+            print(f"  nemesis: server killed at {elapsed:.1f} s, back {crashes[0]:.1f} s later")
+
+    return tick
+
+
 def target_metrics(target: str) -> Any:
     """The target's `/metrics`, or a SimulationError saying it cannot be reached."""
     try:
-        return _get_json(f"{target}/metrics")
+        return get_json(f"{target}/metrics")
     except (OSError, ValueError) as exc:
         raise SimulationError(
             f"the target {target} does not answer /metrics ({exc}); is `semichat serve` "
@@ -209,35 +223,30 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
         target_metrics(params.target.rstrip("/"))  # fail before making a run directory
     run_dir = run_directory(out, params.scenario)
     markers = Recorder(run_dir / "events")
-    server = None
     try:
-        if params.target:
-            target = params.target.rstrip("/")
-        else:
-            server, target = start_server(params.backend, run_dir)
-        started = time.time()
-        load = replace(
-            params.load,
-            run_dir=str(run_dir),
-            run_tag=params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:],
-            send_until=started + params.duration,
-            users=params.users,
-            duration=params.duration + params.drain,
-        )
-        params = replace(params, load=load, target=target)
-        (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
-        before = target_metrics(target)
-        markers.record("run", phase="start", params={"scenario": params.scenario})
-        code = run_locust(params, target, run_dir, started)
-        markers.record("run", phase="end", locust_exit=code)
-        after = target_metrics(target)
-        (run_dir / "server_metrics.json").write_text(
-            json.dumps({"before": before, "after": after}, indent=2) + "\n"
-        )
+        with started_server(params, run_dir) as server:
+            target = server.target if server else str(params.target).rstrip("/")
+            started = time.time()
+            load = replace(
+                params.load,
+                run_dir=str(run_dir),
+                run_tag=params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:],
+                send_until=started + params.duration,
+                users=params.users,
+                duration=params.duration + params.drain,
+            )
+            params = replace(params, load=load, target=target)
+            (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
+            before = target_metrics(target)
+            markers.record("run", phase="start", params={"scenario": params.scenario})
+            code = run_locust(params, target, run_dir, started, crash_schedule(params, server))
+            markers.record("run", phase="end", locust_exit=code)
+            metrics = {"before": before, "after": target_metrics(target)}
+            if server is not None and server.crashed_metrics:
+                metrics["crashed"] = server.crashed_metrics
+            (run_dir / "server_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     finally:
         markers.close()
-        if server is not None:
-            stop_process(server)
     if code != 0:
         raise SimulationError(
             f"Locust exited with status {code}; see {run_dir / 'locust.out'} and "

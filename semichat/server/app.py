@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ORPHANS, ROUTER, SETTINGS
+from semichat.server.appkeys import (
+    CHAT,
+    CLIENTS,
+    COUNTERS,
+    NEMESIS,
+    ORPHANS,
+    REFUSALS,
+    ROUTER,
+    SETTINGS,
+)
 from semichat.server.chat import ChatService
 from semichat.server.errors import error_middleware
+from semichat.server.faulty_sqs import FaultySqsQueues
 from semichat.server.logs import request_log_middleware
 from semichat.server.metrics import SqsCounters
+from semichat.server.nemesis import Nemesis
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import make_router
 from semichat.server.routing.naming import validate_prefix
@@ -32,6 +45,8 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[COUNTERS] = SqsCounters()
+    app[NEMESIS] = Nemesis.from_text(settings.faults)
+    app[REFUSALS] = Counter()
     app.cleanup_ctx.append(_aws)
     # After _aws, so that it closes first: orphaned polls still use the SQS client.
     app.cleanup_ctx.append(_orphans)
@@ -48,11 +63,25 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
-        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store)
+        queues = _queues(clients.sqs, app[COUNTERS], app[NEMESIS])
+        router = make_router(settings, queues, store)
         app[CLIENTS] = clients
         app[ROUTER] = router
         app[CHAT] = ChatService(store, router, settings)
-        yield
+        if isinstance(queues, FaultySqsQueues):
+            queues.start()
+        try:
+            yield
+        finally:
+            if isinstance(queues, FaultySqsQueues):
+                await queues.close()
+
+
+def _queues(sqs: Any, counters: SqsCounters, nemesis: Nemesis) -> SqsQueues:
+    """The SQS layer every routing strategy gets: with the nemesis's faults when there are any."""
+    if nemesis.spec.server_side:
+        return FaultySqsQueues(sqs, counters, nemesis)
+    return SqsQueues(sqs, counters)
 
 
 async def _orphans(app: web.Application) -> AsyncIterator[None]:

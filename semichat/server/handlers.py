@@ -10,7 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from semichat.aws.tables import CONVERSATIONS, table_names
-from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, ROUTER, SETTINGS
+from semichat.server.appkeys import CHAT, CLIENTS, COUNTERS, NEMESIS, REFUSALS, ROUTER, SETTINGS
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
 from semichat.server.identity import current_user
 from semichat.server.logs import annotate
@@ -96,6 +96,9 @@ async def metrics(request: web.Request) -> web.Response:
             "time": time.time(),
             "sqs": request.app[COUNTERS].snapshot(),
             "routing": request.app[ROUTER].name,
+            "faults": request.app[NEMESIS].snapshot(),
+            # Requests answered 503 because SQS refused the app, by cause (quota, throttled...).
+            "refusals": dict(request.app[REFUSALS]),
         }
     )
 

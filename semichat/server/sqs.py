@@ -70,6 +70,7 @@ class SqsQueues:
     async def delete(self, queue_url: str, receipt_handle: str) -> None:
         async with self._counted("delete"):
             await self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+        self.counters.messages_deleted += 1
 
     async def release(self, queue_url: str, receipt_handle: str) -> None:
         """Make a received message visible again now instead of after its visibility timeout."""
@@ -77,3 +78,4 @@ class SqsQueues:
             await self._sqs.change_message_visibility(
                 QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
             )
+        self.counters.messages_released += 1

@@ -13,20 +13,26 @@ import asyncio
 import contextlib
 import json
 import uuid
+from asyncio import FIRST_COMPLETED
 from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
+from botocore.exceptions import BotoCoreError, ClientError
 
-from semichat.server.appkeys import COUNTERS, ORPHANS, ROUTER, SETTINGS
+from semichat.server.appkeys import COUNTERS, NEMESIS, ORPHANS, ROUTER, SETTINGS
 from semichat.server.identity import current_user
 from semichat.server.logs import annotate, log_event
+from semichat.server.nemesis import Nemesis
 from semichat.server.routing import Delivery, Subscription
 
 routes = web.RouteTableDef()
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 RECONNECT_HINT_MS = 1000
+# A failed receive is retried after 0.2, 0.4, ... s, at most 5 s apart.
+RECEIVE_BACKOFF_BASE_S = 0.2
+RECEIVE_BACKOFF_CAP_S = 5.0
 
 
 @routes.get("/api/chat/stream")
@@ -53,7 +59,11 @@ async def stream(request: web.Request) -> web.StreamResponse:
     finally:
         counters.open_streams -= 1
         log_event(
-            request, "stream disconnected", reason=progress.reason, delivered=progress.delivered
+            request,
+            "stream disconnected",
+            reason=progress.reason,
+            delivered=progress.delivered,
+            receiveErrors=progress.receive_errors,
         )
 
 
@@ -62,6 +72,7 @@ class StreamProgress:
     """Kept outside `_pump` so that a cancelled handler still logs what its stream did."""
 
     delivered: int = 0
+    receive_errors: int = 0
     reason: str = "client closed"
 
 
@@ -72,28 +83,51 @@ async def _pump(
     progress: StreamProgress,
 ) -> None:
     settings = request.app[SETTINGS]
+    orphans = request.app[ORPHANS]
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.stream_max_seconds if settings.stream_max_seconds else None
+    cut = _cut_deadline(request, loop.time())
     # The heartbeat task ends when a ping cannot be written: the client is gone.
     closed = asyncio.ensure_future(resp.wait())
     poll: asyncio.Future[list[Delivery]] | None = None
+    # What this stream received and has neither acknowledged nor released: whatever ends the
+    # stream (a cancellation included), `finally` hands these back.
+    unsettled: list[Delivery] = []
+    failures = 0
     try:
         while True:
             if deadline is not None and loop.time() >= deadline:
                 progress.reason = "max lifetime"
                 return
             poll = asyncio.ensure_future(subscription.receive())
-            await asyncio.wait({poll, closed}, return_when=asyncio.FIRST_COMPLETED)
-            if not poll.done():
+            timeout = None if cut is None else max(0.0, cut - loop.time())
+            await asyncio.wait({poll, closed}, timeout=timeout, return_when=FIRST_COMPLETED)
+            if closed.done():
                 progress.reason = "client closed"
+                if poll.done() and poll.exception() is None:
+                    unsettled = list(poll.result())
                 return
-            deliveries = poll.result()
-            for i, delivery in enumerate(deliveries):
-                if not await _write(resp, delivery):
-                    await _release(subscription, deliveries[i:])
+            if not poll.done():
+                _cut(request, progress, "stream_cut")
+                return
+            try:
+                unsettled = list(poll.result())
+            except (BotoCoreError, ClientError) as exc:
+                # SQS fails now and then (5xx, throttling): wait, then poll again.
+                failures += 1
+                progress.receive_errors += 1
+                log_event(request, "receive failed", error=_code(exc), failures=failures)
+                await asyncio.sleep(_backoff(failures))
+                continue
+            failures = 0
+            while unsettled:
+                delivery = unsettled[0]
+                lost = _nemesis(request).strikes("lost_write")
+                if not lost and not await _write(resp, delivery):
                     progress.reason = "write failed"
                     return
-                await subscription.acknowledge(delivery)
+                unsettled.pop(0)
+                await orphans.acknowledge(subscription, delivery)
                 progress.delivered += 1
                 log_event(
                     request,
@@ -101,17 +135,50 @@ async def _pump(
                     messageId=delivery.notification.message_id,
                     conversationId=delivery.notification.conversation_id,
                 )
+                if lost:
+                    _cut(request, progress, "lost_write")
+                    return
     finally:
         # asyncio.wait leaves its tasks running when the handler itself is cancelled (the
-        # client went away): the stream ends now, and its poll must not outlive it unseen.
+        # client went away): the stream ends now, and neither its poll nor the rest of its
+        # batch may stay invisible until the visibility timeout.
         closed.cancel()
+        orphans.release_later(subscription, unsettled)
         if poll is not None and not poll.done():
             if settings.release_orphaned_polls:
-                request.app[ORPHANS].adopt(poll, subscription)
+                orphans.adopt(poll, subscription)
             else:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poll
+
+
+def _nemesis(request: web.Request) -> Nemesis:
+    return request.app[NEMESIS]
+
+
+def _cut_deadline(request: web.Request, now: float) -> float | None:
+    after = _nemesis(request).stream_cut_after()
+    return None if after is None else now + after
+
+
+def _cut(request: web.Request, progress: StreamProgress, kind: str) -> None:
+    """End the connection as a platform does: no clean end of the response, just gone."""
+    if kind == "stream_cut":
+        _nemesis(request).count(kind)
+    progress.reason = kind
+    if request.transport is not None:
+        request.transport.abort()
+
+
+def _backoff(failures: int) -> float:
+    return float(min(RECEIVE_BACKOFF_CAP_S, RECEIVE_BACKOFF_BASE_S * 2 ** (failures - 1)))
+
+
+def _code(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code"))
+    return type(exc).__name__
 
 
 async def _write(resp: EventSourceResponse, delivery: Delivery) -> bool:
@@ -121,10 +188,3 @@ async def _write(resp: EventSourceResponse, delivery: Delivery) -> bool:
     except (ConnectionResetError, RuntimeError):
         return False
     return True
-
-
-async def _release(subscription: Subscription, deliveries: list[Delivery]) -> None:
-    # Best effort: if this fails too, the visibility timeout brings them back a little later.
-    for delivery in deliveries:
-        with contextlib.suppress(Exception):
-            await subscription.release(delivery)
