@@ -165,7 +165,8 @@ def started_server(params: SimulationParams, run_dir: Path) -> Iterator[ServerPr
 
     backend, endpoint = None, None
     if params.backend == "embedded":
-        backend, endpoint = start_backend_process()
+        with (run_dir / "backend.log").open("wb") as log:
+            backend, endpoint = start_backend_process(stderr=log)
         (run_dir / "backend.json").write_text(json.dumps({"endpoint": endpoint}) + "\n")
     server = ServerProcess(params.backend, run_dir, params.faults, endpoint)
     try:

@@ -20,9 +20,10 @@ from semichat.server.sqs import SqsQueues
 
 log = logging.getLogger("semichat.nemesis")
 
-# How long a fault holds a message back: long enough for later ones to overtake it, short
-# enough to land within a short run.
-HOLD_SECONDS = (1, 3)
+# How long a fault holds a message back: long enough for later ones to overtake it (a busy
+# conversation sends every second or two), short enough to land within a short run.
+DUPLICATE_AFTER_S = (1, 3)
+REORDER_DELAY_S = (2, 5)
 
 
 class FaultySqsQueues(SqsQueues):
@@ -33,8 +34,8 @@ class FaultySqsQueues(SqsQueues):
         self._urls: set[str] = set()
         self._deleter: asyncio.Task[None] | None = None
 
-    def _hold(self) -> int:
-        return round(self.nemesis.uniform(*HOLD_SECONDS))
+    def _hold(self, seconds: tuple[int, int]) -> int:
+        return round(self.nemesis.uniform(*seconds))
 
     async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
         quota = self.nemesis.spec.queue_quota
@@ -64,7 +65,7 @@ class FaultySqsQueues(SqsQueues):
             self.counters.errors += 1
             raise self.nemesis.failure("SendMessage")
         if self.nemesis.strikes("reorder"):
-            extra = {**extra, "DelaySeconds": self._hold()}
+            extra = {**extra, "DelaySeconds": self._hold(REORDER_DELAY_S)}
         await super().send(queue_url, body, **extra)
 
     async def receive(
@@ -89,7 +90,9 @@ class FaultySqsQueues(SqsQueues):
             self.counters.delete += 1
             self.counters.messages_deleted += 1
             await self._sqs.change_message_visibility(
-                QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=self._hold()
+                QueueUrl=queue_url,
+                ReceiptHandle=receipt_handle,
+                VisibilityTimeout=self._hold(DUPLICATE_AFTER_S),
             )
             return
         await super().delete(queue_url, receipt_handle)

@@ -13,7 +13,7 @@ Kinds (P is a probability per operation, S seconds, N a count):
 
 - `duplicate=P`: a DeleteMessage reports success but the message comes back 1 to 3 s later, as
   when a delete misses one of SQS's replicas (standard queues deliver at least once).
-- `reorder=P`: a SendMessage is delayed 1 to 3 s (`DelaySeconds`), so later ones overtake it
+- `reorder=P`: a SendMessage is delayed 2 to 5 s (`DelaySeconds`), so later ones overtake it
   (standard queues order on a best-effort basis).
 - `delete_fail=P`: DeleteMessage fails (5xx or throttling); the message is still in flight.
 - `receive_error=P`, `send_error=P`: the call fails with a 5xx or throttling error; half of the
