@@ -71,8 +71,8 @@ def backend_refusal(exc: ClientError) -> tuple[str, str] | None:
     action = exc.operation_name
     if code in QUOTA_CODES:
         return "quota", (
-            f"SQS refused {action} ({code}): the queue quota is reached, so no notification "
-            f"queue can be created for this user: {error.get('Message', '')}"
+            f"SQS refused {action} ({code}: {error.get('Message', '')}): the queue quota is "
+            "reached, so no notification queue can be created for this user"
         )
     if code in THROTTLING_CODES:
         return "throttled", f"SQS throttled {action} ({code}); retry shortly"
