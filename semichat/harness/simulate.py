@@ -25,6 +25,9 @@ from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
 from semichat.harness.server_process import ServerProcess, ServerStartError, get_json, stop_process
 
+# Long enough for the longest long poll (20 s) to return after its client left.
+SETTLE_TIMEOUT_S = 25.0
+
 
 @dataclass(frozen=True)
 class SimulationParams:
@@ -202,6 +205,22 @@ def crash_schedule(
     return tick
 
 
+def settled_metrics(target: str, timeout: float = SETTLE_TIMEOUT_S) -> Any:
+    """The target's `/metrics` once every notification its streams received is deleted,
+    released or counted unsettled: the clients have gone, but long polls they left behind
+    return (and are settled) only within SQS's 20 s wait. Bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metrics = target_metrics(target)
+        sqs = metrics["sqs"]
+        settled = sqs.get("messages_deleted", 0) + sqs.get("messages_released", 0)
+        if settled + sqs.get("unsettled", 0) >= sqs["messages_received"]:
+            return metrics
+        if time.monotonic() >= deadline:
+            return metrics
+        time.sleep(0.5)
+
+
 def target_metrics(target: str) -> Any:
     """The target's `/metrics`, or a SimulationError saying it cannot be reached."""
     try:
@@ -242,7 +261,7 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
             markers.record("run", phase="start", params={"scenario": params.scenario})
             code = run_locust(params, target, run_dir, started, crash_schedule(params, server))
             markers.record("run", phase="end", locust_exit=code)
-            metrics = {"before": before, "after": target_metrics(target)}
+            metrics = {"before": before, "after": settled_metrics(target)}
             if server is not None and server.crashed_metrics:
                 metrics["crashed"] = server.crashed_metrics
             (run_dir / "server_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

@@ -26,11 +26,34 @@ from semichat.server.routing import Delivery, Subscription
 
 log = logging.getLogger("semichat.orphans")
 
+# Notifications and the subscription that received them (and must settle them).
+Batch = tuple[Subscription, list[Delivery]]
+
 
 class OrphanedPolls:
     def __init__(self, counters: SqsCounters) -> None:
         self._counters = counters
         self._tasks: set[asyncio.Task[None]] = set()
+        # Each user's open streams in this process, newest last, by the queue of batches that
+        # orphaned polls hand them.
+        self._inboxes: dict[str, list[asyncio.Queue[Batch]]] = {}
+
+    def open_inbox(self, user: str) -> asyncio.Queue[Batch]:
+        inbox: asyncio.Queue[Batch] = asyncio.Queue()
+        self._inboxes.setdefault(user, []).append(inbox)
+        return inbox
+
+    def close_inbox(self, user: str, inbox: asyncio.Queue[Batch]) -> list[Batch]:
+        """Stop handing batches to this stream; returns those it did not take."""
+        inboxes = self._inboxes.get(user, [])
+        if inbox in inboxes:
+            inboxes.remove(inbox)
+        if not inboxes:
+            self._inboxes.pop(user, None)
+        leftovers = []
+        while not inbox.empty():
+            leftovers.append(inbox.get_nowait())
+        return leftovers
 
     async def acknowledge(self, subscription: Subscription, delivery: Delivery) -> None:
         """Delete a written notification, or release it if the delete fails (the client may
@@ -66,16 +89,28 @@ class OrphanedPolls:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def adopt(self, poll: asyncio.Future[list[Delivery]], subscription: Subscription) -> None:
-        self._track(self._release_when_done(poll, subscription))
+    def adopt(
+        self, poll: asyncio.Future[list[Delivery]], subscription: Subscription, user: str = ""
+    ) -> None:
+        self._track(self._release_when_done(poll, subscription, user))
 
     async def _release_when_done(
-        self, poll: asyncio.Future[list[Delivery]], subscription: Subscription
+        self, poll: asyncio.Future[list[Delivery]], subscription: Subscription, user: str
     ) -> None:
         try:
             deliveries = await poll
         except Exception:
             return  # the poll failed: it holds nothing to give back
+        if not deliveries:
+            return
+        inboxes = self._inboxes.get(user)
+        if inboxes:
+            # The user has reconnected: its new stream writes them now. Released instead, they
+            # would go to the queue's next waiting poll, often another orphan (a stream cut
+            # every few seconds leaves several 20 s polls waiting), and so on, snowballing.
+            inboxes[-1].put_nowait((subscription, list(deliveries)))
+            self._counters.orphan_handoffs += len(deliveries)
+            return
         for delivery in deliveries:
             await self._release(subscription, delivery)
             self._counters.orphan_releases += 1

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from aiohttp_sse import EventSourceResponse, sse_response
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from semichat.server.appkeys import COUNTERS, NEMESIS, ORPHANS, ROUTER, SETTINGS
 from semichat.server.identity import current_user
 from semichat.server.logs import annotate, log_event
 from semichat.server.nemesis import Nemesis
+from semichat.server.orphans import Batch
 from semichat.server.routing import Delivery, Subscription
 
 routes = web.RouteTableDef()
@@ -54,7 +55,7 @@ async def stream(request: web.Request) -> web.StreamResponse:
             await resp.send(
                 json.dumps({"streamId": stream_id}), event="ready", retry=RECONNECT_HINT_MS
             )
-            await _pump(request, resp, subscription, progress)
+            await _pump(request, resp, subscription, progress, user)
         return resp
     finally:
         counters.open_streams -= 1
@@ -81,6 +82,7 @@ async def _pump(
     resp: EventSourceResponse,
     subscription: Subscription,
     progress: StreamProgress,
+    user: str = "",
 ) -> None:
     settings = request.app[SETTINGS]
     orphans = request.app[ORPHANS]
@@ -90,67 +92,98 @@ async def _pump(
     # The heartbeat task ends when a ping cannot be written: the client is gone.
     closed = asyncio.ensure_future(resp.wait())
     poll: asyncio.Future[list[Delivery]] | None = None
-    # What this stream received and has neither acknowledged nor released: whatever ends the
-    # stream (a cancellation included), `finally` hands these back.
-    unsettled: list[Delivery] = []
+    # Batches that an earlier stream's orphaned poll of this user received (see orphans.py).
+    inbox = orphans.open_inbox(user) if user else None
+    handed: asyncio.Future[Batch] | None = None
+    # What this stream holds and has neither acknowledged nor released, each batch with the
+    # subscription it came through: whatever ends the stream (a cancellation included),
+    # `finally` hands these back.
+    held: list[Batch] = []
     failures = 0
     try:
         while True:
             if deadline is not None and loop.time() >= deadline:
                 progress.reason = "max lifetime"
                 return
-            poll = asyncio.ensure_future(subscription.receive())
+            if poll is None or poll.done():
+                poll = asyncio.ensure_future(subscription.receive())
+            if inbox is not None and (handed is None or handed.done()):
+                handed = asyncio.ensure_future(inbox.get())
+            waiting = {poll, closed} | ({handed} if handed is not None else set())
             timeout = None if cut is None else max(0.0, cut - loop.time())
-            await asyncio.wait({poll, closed}, timeout=timeout, return_when=FIRST_COMPLETED)
+            await asyncio.wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
+            error = poll.exception() if poll.done() else None
+            if poll.done() and error is None:
+                held.append((subscription, list(poll.result())))
+            if handed is not None and handed.done():
+                held.append(handed.result())
             if closed.done():
                 progress.reason = "client closed"
-                if poll.done() and poll.exception() is None:
-                    unsettled = list(poll.result())
                 return
-            if not poll.done():
+            if not held and error is None:
                 _cut(request, progress, "stream_cut")
                 return
-            try:
-                unsettled = list(poll.result())
-            except (BotoCoreError, ClientError) as exc:
+            while held:
+                if not await _deliver(request, resp, held[0], progress):
+                    return
+                held.pop(0)
+            if error is not None:
                 # SQS fails now and then (5xx, throttling): wait, then poll again.
                 failures += 1
                 progress.receive_errors += 1
-                log_event(request, "receive failed", error=_code(exc), failures=failures)
+                log_event(request, "receive failed", error=_code(error))
                 await asyncio.sleep(_backoff(failures))
-                continue
-            failures = 0
-            while unsettled:
-                delivery = unsettled[0]
-                lost = _nemesis(request).strikes("lost_write")
-                if not lost and not await _write(resp, delivery):
-                    progress.reason = "write failed"
-                    return
-                unsettled.pop(0)
-                await orphans.acknowledge(subscription, delivery)
-                progress.delivered += 1
-                log_event(
-                    request,
-                    "notification acknowledged",
-                    messageId=delivery.notification.message_id,
-                    conversationId=delivery.notification.conversation_id,
-                )
-                if lost:
-                    _cut(request, progress, "lost_write")
-                    return
+            elif poll.done():
+                failures = 0
     finally:
         # asyncio.wait leaves its tasks running when the handler itself is cancelled (the
-        # client went away): the stream ends now, and neither its poll nor the rest of its
-        # batch may stay invisible until the visibility timeout.
+        # client went away): the stream ends now, and neither its poll nor what it holds may
+        # stay invisible until the visibility timeout.
         closed.cancel()
-        orphans.release_later(subscription, unsettled)
+        for batch in held:
+            orphans.release_later(*batch)
+        if inbox is not None:
+            if handed is not None and handed.done() and not handed.cancelled():
+                if not any(b is handed.result() for b in held):
+                    orphans.release_later(*handed.result())
+            elif handed is not None:
+                handed.cancel()
+            for leftover in orphans.close_inbox(user, inbox):
+                orphans.release_later(*leftover)
         if poll is not None and not poll.done():
             if settings.release_orphaned_polls:
-                orphans.adopt(poll, subscription)
+                orphans.adopt(poll, subscription, user)
             else:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poll
+
+
+async def _deliver(
+    request: web.Request, resp: EventSourceResponse, batch: Batch, progress: StreamProgress
+) -> bool:
+    """Write each notification of the batch, acknowledging each once written; False when the
+    stream must end. The batch's list shrinks as each is settled."""
+    subscription, unsettled = batch
+    while unsettled:
+        delivery = unsettled[0]
+        lost = _nemesis(request).strikes("lost_write")
+        if not lost and not await _write(resp, delivery):
+            progress.reason = "write failed"
+            return False
+        unsettled.pop(0)
+        await request.app[ORPHANS].acknowledge(subscription, delivery)
+        progress.delivered += 1
+        log_event(
+            request,
+            "notification acknowledged",
+            messageId=delivery.notification.message_id,
+            conversationId=delivery.notification.conversation_id,
+        )
+        if lost:
+            _cut(request, progress, "lost_write")
+            return False
+    return True
 
 
 def _nemesis(request: web.Request) -> Nemesis:
