@@ -105,22 +105,28 @@ async def _pump(
             if deadline is not None and loop.time() >= deadline:
                 progress.reason = "max lifetime"
                 return
-            if poll is None or poll.done():
+            # A poll or hand-off is replaced only once its result is taken (below, right
+            # after the wait): one that completes while a batch is written waits its turn.
+            if poll is None:
                 poll = asyncio.ensure_future(subscription.receive())
-            if inbox is not None and (handed is None or handed.done()):
+            if inbox is not None and handed is None:
                 handed = asyncio.ensure_future(inbox.get())
             waiting = {poll, closed} | ({handed} if handed is not None else set())
             timeout = None if cut is None else max(0.0, cut - loop.time())
             await asyncio.wait(waiting, timeout=timeout, return_when=FIRST_COMPLETED)
-            error = poll.exception() if poll.done() else None
-            if poll.done() and error is None:
-                held.append((subscription, list(poll.result())))
+            error = None
+            if poll.done():
+                error = poll.exception()
+                if error is None:
+                    held.append((subscription, list(poll.result())))
+                poll = None
             if handed is not None and handed.done():
                 held.append(handed.result())
+                handed = None
             if closed.done():
                 progress.reason = "client closed"
                 return
-            if not held and error is None:
+            if not held and error is None and poll is not None:
                 _cut(request, progress, "stream_cut")
                 return
             while held:
@@ -133,7 +139,7 @@ async def _pump(
                 progress.receive_errors += 1
                 log_event(request, "receive failed", error=_code(error))
                 await asyncio.sleep(_backoff(failures))
-            elif poll.done():
+            elif poll is None:
                 failures = 0
     finally:
         # asyncio.wait leaves its tasks running when the handler itself is cancelled (the
@@ -144,13 +150,14 @@ async def _pump(
             orphans.release_later(*batch)
         if inbox is not None:
             if handed is not None and handed.done() and not handed.cancelled():
-                if not any(b is handed.result() for b in held):
-                    orphans.release_later(*handed.result())
+                orphans.release_later(*handed.result())  # taken, never added to `held`
             elif handed is not None:
                 handed.cancel()
             for leftover in orphans.close_inbox(user, inbox):
                 orphans.release_later(*leftover)
-        if poll is not None and not poll.done():
+        if poll is not None and poll.done() and not poll.cancelled() and not poll.exception():
+            orphans.release_later(subscription, list(poll.result()))  # done, never taken
+        elif poll is not None:
             if settings.release_orphaned_polls:
                 orphans.adopt(poll, subscription, user)
             else:
