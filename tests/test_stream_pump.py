@@ -174,3 +174,23 @@ async def test_written_notifications_are_acknowledged_in_order() -> None:
     await _settled(request)
     assert (progress.delivered, progress.reason) == (3, "max lifetime")
     assert resp.sent == sub.acked == ["m1", "m2", "m3"]
+
+
+async def test_an_orphaned_poll_hands_its_notifications_to_the_users_newer_stream() -> None:
+    """A poll left by a closed stream returns with a notification: the user's open stream
+    writes it and acknowledges it through the orphan's subscription, instead of releasing it
+    to the queue's next waiting poll (often another orphan, in a reconnect storm)."""
+    request = _request()
+    request.app[SETTINGS] = Settings(stream_max_seconds=0.5)
+    live = FakeSubscription([[_delivery(1)]])
+    orphan = FakeSubscription([])
+    resp = FakeResponse(ok_writes=5)
+    pump = asyncio.ensure_future(_pump(request, resp, live, StreamProgress(), "u"))  # type: ignore[arg-type]
+    left_behind: asyncio.Future[list[Delivery]] = asyncio.get_running_loop().create_future()
+    request.app[ORPHANS].adopt(left_behind, orphan, "u")
+    left_behind.set_result([_delivery(5), _delivery(6)])
+    await asyncio.wait_for(pump, 5)
+    await _settled(request)
+    assert sorted(resp.sent) == ["m1", "m5", "m6"]
+    assert (live.acked, orphan.acked, orphan.released) == (["m1"], ["m5", "m6"], [])
+    assert request.app[COUNTERS].orphan_handoffs == 2
