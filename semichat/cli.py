@@ -110,8 +110,18 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument("--port", type=int, default=None, help="TCP port to listen on (default 8080)")
     _add_backend_flags(p)
     _add_auth_flags(p)
+    _add_faults_flag(p)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.set_defaults(func=serve_command)
+
+
+def _add_faults_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--faults",
+        metavar="SPEC",
+        help="inject faults: presets sqs, platform, all, and/or kind=value parts, e.g. "
+        "duplicate=0.05,reorder=0.05,seed=7 (see README, Faults)",
+    )
 
 
 def _add_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -201,6 +211,7 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--cut-max", type=float, help="cut streams after at most this many seconds")
     p.add_argument("--active", type=int, help="scenario idle: how many of the users chat (0: none)")
     _add_routing_flags(p)
+    _add_faults_flag(p)
     p.set_defaults(func=simulate_command)
 
 
@@ -273,6 +284,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         auth_audience=args.auth_audience,
         allowed_origins=args.allowed_origins,
         insecure_demo_auth_on_public_address=args.insecure_demo_auth_on_public_address,
+        faults=getattr(args, "faults", None),
     )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
@@ -298,10 +310,12 @@ def check_demo_auth_address(settings: Settings) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     from semichat.server.logs import configure_logging
+    from semichat.server.nemesis import FaultSpec
     from semichat.server.serve import serve
 
     settings = settings_from_args(args)
     check_demo_auth_address(settings)
+    FaultSpec.parse(settings.faults)  # a bad spec is refused before anything starts
     configure_logging(args.log_level)
     try:
         asyncio.run(serve(settings))
@@ -395,7 +409,12 @@ def token_command(args: argparse.Namespace) -> int:
 
 def simulate_command(args: argparse.Namespace) -> int:
     from semichat.harness.simulate import SimulationParams, run_simulation
+    from semichat.server.nemesis import FaultSpec
 
+    faults = args.faults if args.faults is not None else Settings.from_env().faults
+    FaultSpec.parse(faults)  # a bad spec is refused before anything starts
+    if args.target and FaultSpec.parse(faults).crash:
+        raise UserError("--faults crash=S needs a server started here: drop --target")
     knobs = {k: getattr(args, k) for k in SIMULATE_KNOBS if getattr(args, k) is not None}
     env = Settings.from_env()
     params = SimulationParams.for_scenario(
@@ -411,6 +430,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         grace=args.grace,
         routing=args.routing or env.routing,
         shards=args.shards or env.shards,
+        faults=faults,
     )
     return run_simulation(params, Path(args.out))
 

@@ -95,6 +95,9 @@ class Settings:
     max_streams: int = 1500
     sends_per_second: float = 5.0
     send_burst: int = 10
+    # Faults to inject on purpose (`semichat/server/nemesis.py`), e.g. `sqs` or
+    # `duplicate=0.05,seed=7`; empty: none.
+    faults: str = ""
 
     @property
     def dynamodb_url(self) -> str | None:

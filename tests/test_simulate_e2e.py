@@ -58,6 +58,10 @@ def test_nothing_lost_in_the_user_view_and_latencies_recorded(chat_run: tuple) -
     assert results["user_view"]["delivered"] == results["user_view"]["expected"] > 0
     assert results["wire"]["latency_ms"]["p50"] > 0
     assert results["sqs_requests_per_user_minute"] > 0
+    # No --faults: the server injected nothing, and every received notification was settled.
+    assert results["faults"]["injected"] == {}
+    sqs = results["sqs"]["requests"]
+    assert sqs["messages_received"] == sqs["messages_deleted"] + sqs["messages_released"]
 
 
 def test_figures_agree_with_an_independent_count(chat_run: tuple) -> None:

@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import IO
 
 from semichat.aws.provisioning import provision
 from semichat.settings import Settings
@@ -59,13 +60,15 @@ def _stop_when_orphaned(stop: threading.Event) -> None:
 
 
 def start_backend_process(
-    host: str = "127.0.0.1", timeout: float = START_TIMEOUT_S
+    host: str = "127.0.0.1", timeout: float = START_TIMEOUT_S, stderr: IO[bytes] | None = None
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """`semichat backend` as a child process, for synchronous callers (tests, benchmarks);
-    returns the process and its endpoint once the tables exist."""
+    """`semichat backend` as a child process, for synchronous callers (tests, benchmarks,
+    simulations); returns the process and its endpoint once the tables exist. Its stderr (moto's
+    own tracebacks) goes to `stderr`, else to this process's."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "semichat", "backend", "--host", host, "--port", "0"],
         stdout=subprocess.PIPE,
+        stderr=stderr,
     )
     assert proc.stdout is not None
     ready, _, _ = select.select([proc.stdout], [], [], timeout)

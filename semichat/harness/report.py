@@ -15,13 +15,51 @@ from semichat.harness.events import read_events
 LEVELS = ("wire", "user_view")
 
 
+GAUGES = {"active_polls", "open_streams"}
+
+
+def server_lives(metrics: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(first, last) `/metrics` of each server process of the run: a crash (the nemesis's
+    `crash`) starts a new process whose counters start from zero, so a run's figures are the
+    sum over its lives. A life whose last metrics could not be read before the kill is missed."""
+    ends = [m for m in metrics.get("crashed", []) if m] + [metrics["after"]]
+    starts = [metrics["before"]] + [{} for _ in ends[1:]]
+    return list(zip(starts, ends, strict=True))
+
+
+def _sum_delta(
+    lives: list[tuple[dict[str, Any], dict[str, Any]]], section: str, key: str = ""
+) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for start, end in lives:
+        first = start.get(section, {}).get(key, {}) if key else start.get(section, {})
+        last = end.get(section, {}).get(key, {}) if key else end.get(section, {})
+        for k, v in last.items():
+            if k not in GAUGES and isinstance(v, int):
+                total[k] = total.get(k, 0) + v - int(first.get(k, 0))
+    return total
+
+
+def fault_counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What the nemesis injected during the run, by kind (`crash` counted by `simulate`), and
+    the requests the server refused because SQS refused it, by cause."""
+    lives = server_lives(metrics)
+    injected = _sum_delta(lives, "faults", "injected")
+    if "crashed" in metrics:
+        injected["crash"] = len(metrics["crashed"])
+    return {
+        "spec": metrics["after"].get("faults", {}).get("spec", ""),
+        "injected": dict(sorted(injected.items())),
+        "refusals": _sum_delta(lives, "refusals"),
+    }
+
+
 def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
     """SQS requests per connected user per minute, from the server's counters.
 
     Users are those that connected a stream at least once; minutes are the run's span.
     """
-    before, after = metrics["before"]["sqs"], metrics["after"]["sqs"]
-    delta = {k: after[k] - before[k] for k in after if k not in {"active_polls", "open_streams"}}
+    delta = _sum_delta(server_lives(metrics), "sqs")
     minutes = max(1e-9, (metrics["after"]["time"] - metrics["before"]["time"]) / 60)
     users = int(events.loc[events["type"] == "connect", "user"].nunique()) if len(events) else 0
     per_user_minute = delta["requests"] / users / minutes if users else None
@@ -123,6 +161,10 @@ def summary_table(results: dict[str, Any]) -> str:
     clients = results["user_view"].get("clients")
     if clients is not None:
         lines.append(f"clients (tabs) in the user view: {clients}")
+    faults = results.get("faults") or {}
+    if faults.get("spec") or faults.get("injected"):
+        injected = ", ".join(f"{k} {v}" for k, v in faults["injected"].items()) or "nothing"
+        lines.append(f"faults injected ({faults['spec'] or 'crash only'}): {injected}")
     cost = results.get("sqs_requests_per_user_minute")
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")
@@ -155,8 +197,12 @@ def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
     results["params"] = params
     metrics_path = path / "server_metrics.json"
     if metrics_path.exists():
-        results["sqs"] = sqs_cost(json.loads(metrics_path.read_text()), events)
+        metrics = json.loads(metrics_path.read_text())
+        results["sqs"] = sqs_cost(metrics, events)
         results["sqs_requests_per_user_minute"] = results["sqs"]["per_user_minute"]
+        # The server's own account of what was done to it, beside (never inside) the checker's
+        # verdict from the clients' records.
+        results["faults"] = fault_counts(metrics)
     provisioning = path / "provisioning.json"
     if provisioning.exists():
         results["provisioning"] = json.loads(provisioning.read_text())

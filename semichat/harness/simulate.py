@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
+import random
 import subprocess
 import sys
 import time
-import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +23,12 @@ from typing import Any
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
+from semichat.harness.server_process import ServerProcess, ServerStartError, get_json, stop_process
 
-SERVER_START_TIMEOUT_S = 90.0
 # Seconds between two samples of the target's /metrics during a run.
 METRICS_SAMPLE_TICKS = 5
+# Long enough for the longest long poll (20 s) to return after its client left.
+SETTLE_TIMEOUT_S = 25.0
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ class SimulationParams:
     # what the target is said to run).
     routing: str = "per_user_queue"
     shards: int = 4
+    # The nemesis's spec (`semichat/server/nemesis.py`): passed to the server, `crash` done here.
+    faults: str = ""
     load: LoadConfig = field(default_factory=LoadConfig)
 
     @classmethod
@@ -53,7 +57,10 @@ class SimulationParams:
         return cls(scenario=scenario, load=load, **params)
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        from semichat.server.nemesis import FaultSpec
+
+        spec = FaultSpec.parse(self.faults)
+        return {**asdict(self), "fault_spec": {**spec.active, "seed": spec.seed}}
 
 
 class SimulationError(Exception):
@@ -75,55 +82,6 @@ def run_directory(out: Path, scenario: str, now: datetime | None = None) -> Path
     return path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
-def start_server(
-    params: SimulationParams, run_dir: Path, endpoint: str | None = None
-) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (run_dir / "server.log").open("wb")
-    cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(port)]
-    cmd += ["--backend", params.backend, "--routing", params.routing]
-    cmd += ["--shards", str(params.shards)]
-    # The simulated users say who they are with x-user-id: demo identity, on loopback.
-    cmd += ["--auth", "demo"]
-    if endpoint is not None:
-        cmd += ["--endpoint-url", endpoint]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    target = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + SERVER_START_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SimulationError(f"server exited early; see {run_dir / 'server.log'}")
-        try:
-            _get_json(f"{target}/healthz", timeout=1)
-            return proc, target
-        except OSError:
-            time.sleep(0.3)
-    stop_process(proc)
-    raise SimulationError(f"server not healthy after {SERVER_START_TIMEOUT_S} s")
-
-
-def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(5)
-
-
 def simulated_users(params: SimulationParams, run_tag: str) -> list[str]:
     """The user ids the Locust processes will use (`ChatUser.identity_of`): Locust spreads
     users evenly, so each process numbers at most ceil(users / processes) of them."""
@@ -134,27 +92,20 @@ def simulated_users(params: SimulationParams, run_tag: str) -> list[str]:
 
 
 def provision_ahead(
-    params: SimulationParams, run_tag: str, run_dir: Path
-) -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    params: SimulationParams, run_tag: str, run_dir: Path, endpoint: str | None
+) -> None:
     """With routing `preprovisioned`, create the users' queues before the server starts, as
-    an operator would, and write how long that took to `provisioning.json`.
-
-    On the embedded backend the backend is started here (and its endpoint given to the
-    server), so the queues outlive provisioning. Returns that process and endpoint, if any."""
-    if params.routing != "preprovisioned":
-        return None, None
+    an operator would, and write how long that took to `provisioning.json`."""
+    if params.routing != "preprovisioned" or params.target:
+        return
     import asyncio
 
     from semichat.aws.provisioning import provision
     from semichat.settings import Settings
 
-    backend, endpoint = None, None
-    settings = Settings.from_env().with_overrides(backend=params.backend, routing=params.routing)
-    if params.backend == "embedded":
-        from semichat.aws.embedded import start_backend_process
-
-        backend, endpoint = start_backend_process()
-        settings = settings.with_overrides(endpoint_url=endpoint)
+    settings = Settings.from_env().with_overrides(
+        backend=params.backend, routing=params.routing, endpoint_url=endpoint
+    )
     users = simulated_users(params, run_tag)
     began = time.monotonic()
     asyncio.run(_provision(settings, users, provision))
@@ -162,7 +113,6 @@ def provision_ahead(
     report = {"routing": params.routing, "users": len(users), "seconds": round(seconds, 3)}
     (run_dir / "provisioning.json").write_text(json.dumps(report, indent=2) + "\n")
     print(f"  provisioned {len(users)} users' queues in {seconds:.1f} s")
-    return backend, endpoint
 
 
 async def _provision(settings: Any, users: list[str], provision: Any) -> None:
@@ -219,6 +169,7 @@ def run_locust(
     run_dir: Path,
     started: float,
     samples: list[Any] | None = None,
+    on_tick: Callable[[float], None] = lambda elapsed: None,
 ) -> int:
     """Run Locust to its end; every few seconds append the target's `/metrics` to `samples`
     (the steady-state cost is measured from them, away from the ramp and the drain)."""
@@ -245,10 +196,11 @@ def run_locust(
                     )
                 if samples is not None and ticks % METRICS_SAMPLE_TICKS == 0:
                     try:
-                        samples.append(_get_json(f"{target}/metrics", timeout=2))
+                        samples.append(get_json(f"{target}/metrics", timeout=2))
                     except (OSError, ValueError):
                         pass  # one missed sample only narrows the window
                 ticks += 1
+                on_tick(elapsed)
                 time.sleep(1)
             if tty:
                 print()
@@ -259,10 +211,78 @@ def run_locust(
     return int(proc.returncode or 0)
 
 
+@contextmanager
+def started_server(
+    params: SimulationParams, run_dir: Path, run_tag: str
+) -> Iterator[ServerProcess | None]:
+    """The server to load (None with `--target`). The embedded backend runs in a process of
+    its own, so that the server can crash and come back over the same queues and tables."""
+    if params.target:
+        yield None
+        return
+    from semichat.aws.embedded import start_backend_process, stop_backend_process
+
+    backend, endpoint = None, None
+    if params.backend == "embedded":
+        with (run_dir / "backend.log").open("wb") as log:
+            backend, endpoint = start_backend_process(stderr=log)
+        (run_dir / "backend.json").write_text(json.dumps({"endpoint": endpoint}) + "\n")
+    provision_ahead(params, run_tag, run_dir, endpoint)
+    server_args = ["--routing", params.routing, "--shards", str(params.shards)]
+    server = ServerProcess(params.backend, run_dir, params.faults, endpoint, server_args)
+    try:
+        try:
+            server.start()
+        except ServerStartError as exc:
+            raise SimulationError(str(exc)) from None
+        yield server
+    finally:
+        server.stop()
+        if backend is not None:
+            stop_backend_process(backend)
+
+
+def crash_schedule(
+    params: SimulationParams, server: ServerProcess | None
+) -> Callable[[float], None]:
+    """The nemesis's `crash=S`: a tick function that kills and restarts the server once, about
+    S s (+-10 %) into the run."""
+    from semichat.server.nemesis import FaultSpec
+
+    spec = FaultSpec.parse(params.faults)
+    if not spec.crash or server is None:
+        return lambda elapsed: None
+    at = spec.crash * random.Random(spec.seed).uniform(0.9, 1.1)
+    crashes: list[float] = []
+
+    def tick(elapsed: float) -> None:
+        if not crashes and elapsed >= at:
+            crashes.append(server.crash())
+            print(f"  nemesis: server killed at {elapsed:.1f} s, back {crashes[0]:.1f} s later")
+
+    return tick
+
+
+def settled_metrics(target: str, timeout: float = SETTLE_TIMEOUT_S) -> Any:
+    """The target's `/metrics` once every notification its streams received is deleted,
+    released or counted unsettled: the clients have gone, but long polls they left behind
+    return (and are settled) only within SQS's 20 s wait. Bounded by `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        metrics = target_metrics(target)
+        sqs = metrics["sqs"]
+        settled = sqs.get("messages_deleted", 0) + sqs.get("messages_released", 0)
+        if settled + sqs.get("unsettled", 0) >= sqs["messages_received"]:
+            return metrics
+        if time.monotonic() >= deadline:
+            return metrics
+        time.sleep(0.5)
+
+
 def target_metrics(target: str) -> Any:
     """The target's `/metrics`, or a SimulationError saying it cannot be reached."""
     try:
-        return _get_json(f"{target}/metrics")
+        return get_json(f"{target}/metrics")
     except (OSError, ValueError) as exc:
         raise SimulationError(
             f"the target {target} does not answer /metrics ({exc}); is `semichat serve` "
@@ -281,42 +301,33 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
         target_metrics(params.target.rstrip("/"))  # fail before making a run directory
     run_dir = run_directory(out, params.scenario)
     markers = Recorder(run_dir / "events")
-    server = backend = None
     run_tag = params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:]
     try:
-        if params.target:
-            target = params.target.rstrip("/")
-        else:
-            backend, endpoint = provision_ahead(params, run_tag, run_dir)
-            server, target = start_server(params, run_dir, endpoint)
-        started = time.time()
-        load = replace(
-            params.load,
-            run_dir=str(run_dir),
-            run_tag=run_tag,
-            send_until=started + params.duration,
-            users=params.users,
-            duration=params.duration + params.drain,
-        )
-        params = replace(params, load=load, target=target)
-        (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
-        before = target_metrics(target)
-        markers.record("run", phase="start", params={"scenario": params.scenario})
-        samples: list[Any] = [before]
-        code = run_locust(params, target, run_dir, started, samples)
-        markers.record("run", phase="end", locust_exit=code)
-        after = target_metrics(target)
-        (run_dir / "server_metrics.json").write_text(
-            json.dumps({"before": before, "after": after, "samples": samples}, indent=2) + "\n"
-        )
+        with started_server(params, run_dir, run_tag) as server:
+            target = server.target if server else str(params.target).rstrip("/")
+            started = time.time()
+            load = replace(
+                params.load,
+                run_dir=str(run_dir),
+                run_tag=run_tag,
+                send_until=started + params.duration,
+                users=params.users,
+                duration=params.duration + params.drain,
+            )
+            params = replace(params, load=load, target=target)
+            (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
+            before = target_metrics(target)
+            markers.record("run", phase="start", params={"scenario": params.scenario})
+            samples: list[Any] = [before]
+            tick = crash_schedule(params, server)
+            code = run_locust(params, target, run_dir, started, samples, tick)
+            markers.record("run", phase="end", locust_exit=code)
+            metrics = {"before": before, "after": settled_metrics(target), "samples": samples}
+            if server is not None and server.crashed_metrics:
+                metrics["crashed"] = server.crashed_metrics
+            (run_dir / "server_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
     finally:
         markers.close()
-        if server is not None:
-            stop_process(server)
-        if backend is not None:
-            from semichat.aws.embedded import stop_backend_process
-
-            stop_backend_process(backend)
     if code != 0:
         raise SimulationError(
             f"Locust exited with status {code}; see {run_dir / 'locust.out'} and "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 
@@ -15,7 +17,9 @@ from semichat.server.appkeys import (
     DELIVERY,
     GUARD,
     LIMIT_COUNTERS,
+    NEMESIS,
     ORPHANS,
+    REFUSALS,
     ROUTER,
     SEND_LIMITER,
     SETTINGS,
@@ -24,10 +28,12 @@ from semichat.server.appkeys import (
 from semichat.server.auth import RequestGuard, make_authenticator
 from semichat.server.chat import ChatService
 from semichat.server.errors import error_middleware
+from semichat.server.faulty_sqs import FaultySqsQueues
 from semichat.server.headers import add_security_headers
 from semichat.server.limits import SendLimiter, StreamSlots
 from semichat.server.logs import request_log_middleware
 from semichat.server.metrics import DeliveryCounters, LimitCounters, SqsCounters
+from semichat.server.nemesis import Nemesis
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import make_router
 from semichat.server.routing.naming import validate_prefix
@@ -55,6 +61,8 @@ def create_app(settings: Settings) -> web.Application:
     app[STREAM_SLOTS] = StreamSlots(settings, limit_counters)
     app.on_response_prepare.append(add_security_headers)
     app[DELIVERY] = DeliveryCounters()
+    app[NEMESIS] = Nemesis.from_text(settings.faults)
+    app[REFUSALS] = Counter()
     app.cleanup_ctx.append(_aws)
     # After _aws, so that it closes first: the router's background work uses the clients.
     app.cleanup_ctx.append(_routing)
@@ -74,11 +82,25 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
-        router = make_router(settings, SqsQueues(clients.sqs, app[COUNTERS]), store, app[DELIVERY])
+        queues = _queues(clients.sqs, app[COUNTERS], app[NEMESIS])
+        router = make_router(settings, queues, store, app[DELIVERY])
         app[CLIENTS] = clients
         app[ROUTER] = router
         app[CHAT] = ChatService(store, router, settings)
-        yield
+        if isinstance(queues, FaultySqsQueues):
+            queues.start()
+        try:
+            yield
+        finally:
+            if isinstance(queues, FaultySqsQueues):
+                await queues.close()
+
+
+def _queues(sqs: Any, counters: SqsCounters, nemesis: Nemesis) -> SqsQueues:
+    """The SQS layer every routing strategy gets: with the nemesis's faults when there are any."""
+    if nemesis.spec.server_side:
+        return FaultySqsQueues(sqs, counters, nemesis)
+    return SqsQueues(sqs, counters)
 
 
 async def _routing(app: web.Application) -> AsyncIterator[None]:

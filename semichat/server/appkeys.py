@@ -1,4 +1,4 @@
-"""Typed application state."""
+"""Typed application state (REFUSALS lives in errors.py, which counts them)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from aiohttp import web
 from semichat.aws.clients import AwsClients
 from semichat.server.auth import RequestGuard
 from semichat.server.chat import ChatService
+from semichat.server.errors import REFUSALS as REFUSALS
 from semichat.server.limits import SendLimiter, StreamSlots
 from semichat.server.metrics import DeliveryCounters, LimitCounters, SqsCounters
+from semichat.server.nemesis import Nemesis
 from semichat.server.orphans import OrphanedPolls
 from semichat.server.routing import NotificationRouter
 from semichat.settings import Settings
@@ -24,3 +26,4 @@ DELIVERY = web.AppKey("delivery", DeliveryCounters)
 ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)
+NEMESIS = web.AppKey("nemesis", Nemesis)

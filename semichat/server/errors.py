@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from botocore.exceptions import ClientError
 
 log = logging.getLogger("semichat.errors")
+
+REFUSALS = web.AppKey("refusals", Counter[str])
 
 
 class ApiError(Exception):
@@ -63,6 +67,31 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
     return response
 
 
+THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "RequestThrottled", "Throttling", "RequestLimitExceeded"}
+)
+UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "InternalError", "InternalFailure"})
+QUOTA_CODES = frozenset({"OverLimit"})
+
+
+def backend_refusal(exc: ClientError) -> tuple[str, str] | None:
+    """(cause, message) for an AWS error that is no bug of ours but AWS refusing us for now:
+    the client gets a 503 and may retry. None for anything else (a 500: a bug to fix)."""
+    error = exc.response.get("Error", {})
+    code = str(error.get("Code", ""))
+    action = exc.operation_name
+    if code in QUOTA_CODES:
+        return "quota", (
+            f"SQS refused {action} ({code}: {error.get('Message', '')}): the queue quota is "
+            "reached, so no notification queue can be created for this user"
+        )
+    if code in THROTTLING_CODES:
+        return "throttled", f"SQS throttled {action} ({code}); retry shortly"
+    if code in UNAVAILABLE_CODES:
+        return "unavailable", f"SQS failed {action} ({code}); retry shortly"
+    return None
+
+
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -78,6 +107,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             raise
         message = exc.reason if exc.status != 413 else "request body too large"
         return error_response(exc.status, message)
+    except ClientError as exc:
+        refusal = backend_refusal(exc)
+        if refusal is None:
+            log.exception("unhandled AWS error on %s %s", request.method, request.path)
+            return error_response(500, "internal error")
+        cause, message = refusal
+        request.app[REFUSALS][cause] += 1
+        log.warning("refused %s %s: %s", request.method, request.path, message)
+        return error_response(503, message)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error")

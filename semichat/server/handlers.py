@@ -17,6 +17,8 @@ from semichat.server.appkeys import (
     DELIVERY,
     GUARD,
     LIMIT_COUNTERS,
+    NEMESIS,
+    REFUSALS,
     ROUTER,
     SEND_LIMITER,
     SETTINGS,
@@ -114,6 +116,9 @@ async def metrics(request: web.Request) -> web.Response:
             },
             "routing": request.app[ROUTER].name,
             "delivery": request.app[DELIVERY].snapshot(),
+            "faults": request.app[NEMESIS].snapshot(),
+            # Requests answered 503 because SQS refused the app, by cause (quota, throttled...).
+            "refusals": dict(request.app[REFUSALS]),
         }
     )
 

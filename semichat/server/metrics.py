@@ -19,6 +19,14 @@ class SqsCounters:
     errors: int = 0
     # Notifications a poll received after its stream had gone, handed back at once.
     orphan_releases: int = 0
+    # ... or handed straight to the user's newer stream in this process.
+    orphan_handoffs: int = 0
+    # Where received notifications end: deleted (acknowledged), released (made visible again at
+    # once), or neither (a delete and the release after it both failed: it comes back after the
+    # visibility timeout). Once no stream holds a batch, messages_received equals their sum.
+    messages_deleted: int = 0
+    messages_released: int = 0
+    unsettled: int = 0
     # Gauges, not counters: how many long polls and streams are open right now.
     active_polls: int = 0
     open_streams: int = 0

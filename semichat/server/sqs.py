@@ -80,6 +80,7 @@ class SqsQueues:
     async def delete(self, queue_url: str, receipt_handle: str) -> None:
         async with self._counted("delete"):
             await self._sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=receipt_handle)
+        self.counters.messages_deleted += 1
 
     async def delete_batch(self, queue_url: str, receipt_handles: list[str]) -> None:
         """Delete up to 10 received messages in one request (one billed request per batch)."""
@@ -99,3 +100,4 @@ class SqsQueues:
             await self._sqs.change_message_visibility(
                 QueueUrl=queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
             )
+        self.counters.messages_released += 1

@@ -27,8 +27,8 @@ class LoadConfig:
     # Cut each stream after a random time in this range (seconds); 0 never cuts.
     cut_min: float = 0.0
     cut_max: float = 0.0
-    # Longest reconnect backoff after a failed stream.
-    backoff_max: float = 5.0
+    # Longest reconnect backoff after a failed stream (widget.js STREAM_BACKOFF.capMs).
+    backoff_max: float = 10.0
     history_limit: int = 50
     # For load shapes: the peak user count, the run length and how many steps reach the peak.
     users: int = 10

@@ -22,11 +22,18 @@ from locust.env import Environment
 
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
+from semichat.harness.loadgen.retry import (
+    SEND_ATTEMPTS,
+    SEND_BACKOFF_BASE_S,
+    SEND_BACKOFF_CAP_S,
+    STREAM_BACKOFF_BASE_S,
+    backoff_delay,
+    send_retryable,
+)
 from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text
 from semichat.harness.sse_parser import SseParser
 
 STREAM_PATH = "/api/chat/stream"
-SEND_ATTEMPTS = 3
 GROUP_WAIT_S = 30.0
 
 _config = LoadConfig.from_env()
@@ -85,10 +92,12 @@ class Tab:
             ok = self._one_stream()
             if self.stopping:
                 return
+            # widget.js: a stream that had opened retries after 0.25 to 0.5 s, and each failure
+            # in a row doubles that, up to the cap.
             failures = 0 if ok else failures + 1
-            # A cut stream reconnects after the server's retry hint with jitter; failures back off.
-            ceiling = 1.0 if ok else min(self.user.config.backoff_max, 0.5 * 2**failures)
-            gevent.sleep(random.uniform(0.1, ceiling))
+            gevent.sleep(
+                backoff_delay(failures, STREAM_BACKOFF_BASE_S, self.user.config.backoff_max)
+            )
 
     def _one_stream(self) -> bool:
         user = self.user
@@ -274,6 +283,9 @@ class ChatUser(FastHttpUser):
         outcome, status, message_id, acked_at = "unknown", None, None, None
         attempts = 0
         while attempts < SEND_ATTEMPTS:
+            if attempts:
+                # Connection error, 5xx or 429: the outcome is unknown; retrying the key is safe.
+                gevent.sleep(backoff_delay(attempts - 1, SEND_BACKOFF_BASE_S, SEND_BACKOFF_CAP_S))
             attempts += 1
             with self.client.post(
                 "/api/chat/send",
@@ -287,12 +299,10 @@ class ChatUser(FastHttpUser):
                     outcome, acked_at = "ok", time.time()
                     message_id = resp.json()["messageId"]
                     break
-                if status is not None and 400 <= status < 500:
+                if not send_retryable(status):
                     outcome = "failed"
                     break
                 resp.failure(f"send attempt {attempts}: status {status}")
-            # Connection error or 5xx: the outcome is unknown; retrying the key is safe.
-            gevent.sleep(0.2 * 2**attempts)
         recorder().record(
             "send",
             t=started,

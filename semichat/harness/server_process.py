@@ -1,0 +1,113 @@
+"""The chat server a simulation starts: its own process, over a backend that outlives it.
+
+The embedded backend runs apart (`semichat backend`), so that the nemesis's `crash` can kill the
+server with SIGKILL and start it again on the same port over the same tables and queues, as a
+deploy or an out-of-memory kill does to a real one.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+SERVER_START_TIMEOUT_S = 90.0
+
+
+class ServerStartError(Exception):
+    """The server did not come up healthy."""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+
+
+class ServerProcess:
+    """`semichat serve` on a fixed port; `crash()` kills it outright and starts it again."""
+
+    def __init__(
+        self,
+        backend: str,
+        run_dir: Path,
+        faults: str = "",
+        endpoint_url: str | None = None,
+        extra_args: list[str] | None = None,
+    ) -> None:
+        self.backend = backend
+        self.extra_args = extra_args or []
+        self.run_dir = run_dir
+        self.faults = faults
+        self.endpoint_url = endpoint_url
+        self.port = free_port()
+        self.target = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.lives = 0
+        # The last /metrics of each server life that ended in a crash: its counters die with it.
+        self.crashed_metrics: list[Any] = []
+
+    def command(self) -> list[str]:
+        cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(self.port)]
+        # The simulated users say who they are with x-user-id: demo identity, on loopback.
+        cmd += ["--backend", self.backend, "--auth", "demo", *self.extra_args]
+        if self.endpoint_url:
+            cmd += ["--endpoint-url", self.endpoint_url]
+        if self.faults:
+            cmd += ["--faults", self.faults]
+        return cmd
+
+    def start(self) -> None:
+        self.lives += 1
+        log = (self.run_dir / "server.log").open("ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise ServerStartError(f"server exited early; see {self.run_dir / 'server.log'}")
+            try:
+                get_json(f"{self.target}/healthz", timeout=1)
+                return
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise ServerStartError(f"server not healthy after {SERVER_START_TIMEOUT_S} s")
+
+    def crash(self) -> float:
+        """SIGKILL the server, then start it again; returns how long it was away (s)."""
+        assert self.proc is not None
+        try:
+            self.crashed_metrics.append(get_json(f"{self.target}/metrics", timeout=2))
+        except (OSError, ValueError):
+            self.crashed_metrics.append(None)
+        killed = time.monotonic()
+        self.proc.kill()
+        self.proc.wait(10)
+        self.start()
+        return time.monotonic() - killed
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)

@@ -1,0 +1,116 @@
+"""The nemesis's faults through the real app and a real backend, and through one short run."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from semichat.server.app import create_app
+from semichat.settings import Settings
+
+from .sse_helpers import data, next_events
+from .test_api import as_user, new_conversation, send
+from .test_stream import STREAM_TIMEOUT, open_stream
+
+
+async def _app(aiohttp_client: Any, settings: Settings, faults: str) -> Any:
+    app = create_app(dataclasses.replace(settings, faults=faults))
+    return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+
+
+async def test_a_user_over_the_queue_quota_gets_a_json_503_naming_it(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    client = await _app(aiohttp_client, settings, "queue_quota=2")
+    conversation = await new_conversation(client, "alice", "bob")
+    streams = {user: await open_stream(client, user) for user in ("alice", "bob")}
+    refused = await client.get("/api/chat/stream", headers=as_user("carol"), timeout=STREAM_TIMEOUT)
+    assert refused.status == 503
+    assert "quota" in (await refused.json())["error"]
+    # The first two chat on.
+    sent = await (await send(client, "alice", conversation, "still here", "k1")).json()
+    for stream in streams.values():
+        [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+        assert data(event)["messageId"] == sent["messageId"]
+        stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"] == {"spec": "queue_quota=2", "injected": {"queue_quota": 1}}
+    assert metrics["refusals"] == {"quota": 1}
+
+
+async def test_a_failed_fan_out_answers_503_and_its_retry_completes(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    client = await _app(aiohttp_client, settings, "send_error=0.5,seed=2")
+    conversation = await new_conversation(client, "alice", "bob", "carol")
+    statuses = []
+    for _attempt in range(20):
+        resp = await send(client, "alice", conversation, "hello", "k1")
+        statuses.append(resp.status)
+        if resp.status in (200, 201):
+            break
+        assert resp.status == 503 and "retry" in (await resp.json())["error"]
+    assert 503 in statuses and statuses[-1] in (200, 201), statuses
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"]["injected"]["send_error"] >= statuses.count(503)
+
+
+async def test_without_faults_nothing_is_injected(client: Any) -> None:
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    await send(client, "alice", conversation, "hi", "k1")
+    await asyncio.wait_for(next_events(stream, 1), 10)
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"] == {"spec": "", "injected": {}}
+    assert metrics["refusals"] == {}
+
+
+FAULTS = (
+    "duplicate=0.2,reorder=0.2,delete_fail=0.05,receive_error=0.05,send_error=0.05,"
+    "stream_cut=4,lost_write=0.05,seed=11"
+)
+
+
+@pytest.fixture(scope="module")
+def faulty_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Path]:
+    out = tmp_path_factory.mktemp("runs")
+    cmd = [sys.executable, "-m", "semichat", "simulate", "--scenario", "chat", "--users", "6",
+           "--duration", "12", "--drain", "6", "--send-interval", "1", "--faults", FAULTS,
+           "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    return proc, (out / "chat" / "latest").resolve()
+
+
+def test_with_faults_the_wire_suffers_and_the_user_view_stays_whole(faulty_run: Any) -> None:
+    proc, run = faulty_run
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    results = json.loads((run / "results.json").read_text())
+    injected = results["faults"]["injected"]
+    assert results["faults"]["spec"].startswith("duplicate=0.2,reorder=0.2")
+    for kind in ("duplicate", "reorder", "stream_cut"):
+        assert injected.get(kind, 0) > 0, injected
+    # A duplicated delete is a wire duplicate (unless the stream was cut before it came back).
+    assert (
+        0
+        < results["wire"]["duplicated"]
+        <= injected["duplicate"] + injected.get("delete_fail", 0) + injected.get("send_error", 0)
+    )
+    # Each lost write is a notification the client never read: at most that many wire losses.
+    assert results["wire"]["lost"] <= injected.get("lost_write", 0)
+    view = results["user_view"]
+    assert (view["lost"], view["duplicated"], view["reordered"]) == (0, 0, 0)
+    assert view["delivered"] == view["expected"] > 0
+    assert results["sends"]["unknown"] == 0
+    sqs = results["sqs"]["requests"]
+    settled = sqs["messages_deleted"] + sqs["messages_released"] + sqs["unsettled"]
+    assert sqs["messages_received"] == settled and sqs["unsettled"] == 0
+    params = json.loads((run / "params.json").read_text())
+    assert params["faults"] == FAULTS and params["fault_spec"]["duplicate"] == 0.2

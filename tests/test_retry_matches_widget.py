@@ -1,0 +1,49 @@
+"""The simulated client retries as the widget does: the constants are read out of widget.js."""
+
+from __future__ import annotations
+
+import random
+import re
+from importlib import resources
+
+from semichat.harness.loadgen import retry
+
+WIDGET = (resources.files("semichat") / "static" / "widget.js").read_text()
+
+
+def _backoff(name: str) -> tuple[float, float]:
+    m = re.search(rf"const {name} = {{ baseMs: (\d+), capMs: (\d+) }};", WIDGET)
+    assert m, f"{name} not found in widget.js"
+    return int(m[1]) / 1000, int(m[2]) / 1000
+
+
+def test_send_attempts_and_backoff_equal_the_widgets() -> None:
+    m = re.search(r"const SEND_ATTEMPTS = (\d+);", WIDGET)
+    assert m
+    assert int(m[1]) == retry.SEND_ATTEMPTS == 6
+    assert _backoff("SEND_BACKOFF") == (retry.SEND_BACKOFF_BASE_S, retry.SEND_BACKOFF_CAP_S)
+    assert _backoff("STREAM_BACKOFF") == (retry.STREAM_BACKOFF_BASE_S, retry.STREAM_BACKOFF_CAP_S)
+
+
+def test_backoff_is_the_widgets_equal_jitter() -> None:
+    # widget.js: ceiling = min(cap, base * 2 ** attempt); ceiling / 2 + random * ceiling / 2.
+    assert "const ceiling = Math.min(capMs, baseMs * 2 ** attempt);" in WIDGET
+    assert "return ceiling / 2 + Math.random() * (ceiling / 2);" in WIDGET
+    rng = random.Random(1)
+    for attempt, ceiling in enumerate([0.3, 0.6, 1.2, 2.4, 4.8, 5.0, 5.0]):
+        delays = [retry.backoff_delay(attempt, 0.3, 5.0, rng) for _ in range(200)]
+        assert ceiling / 2 <= min(delays) and max(delays) <= ceiling
+
+
+def test_a_send_gives_up_after_about_nine_seconds_as_the_widget_does() -> None:
+    waits = [retry.backoff_delay(a, 0.3, 5.0, random.Random(0)) for a in range(5)]
+    assert len(waits) == retry.SEND_ATTEMPTS - 1
+    assert 4.65 <= sum(waits) <= 9.3
+
+
+def test_what_is_retried_is_what_the_widget_retries() -> None:
+    # widget.js: `if (status < 500 && status !== 429)` is final; a network error is retried.
+    assert "if (status < 500 && status !== 429)" in WIDGET
+    assert [retry.send_retryable(s) for s in (None, 500, 503, 429, 400, 403, 422, 200)] == [
+        True, True, True, True, False, False, False, False,
+    ]  # fmt: skip
