@@ -10,7 +10,7 @@ INFRA_STAMP := $(VENV)/.installed-infra
 LOCALSTACK := localstack/host.sh
 
 .PHONY: install install-infra serve simulate test lint format clean localstack localstack-stop \
-	localstack-status generated synth
+	localstack-status generated synth sweep lab
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,22 @@ test: lint $(INFRA_STAMP)
 	$(LOCALSTACK) install --if-host-mode || [ "$$CI" != true ]
 	bash scripts/install-chromium.sh || [ "$$CI" != true ]
 	$(PY) -m pytest
+
+# The committed sweeps behind the README's strategy table and the notebooks (about 25 minutes):
+# every strategy under the chat load with and without AWS-like faults, and idle streams.
+SWEEP_STRATEGIES := per_user_queue,preprovisioned,fifo,sharded,instance
+sweep: $(STAMP)
+	rm -rf docs/sweeps/strategies docs/sweeps/idle
+	$(VENV)/bin/semichat sweep --scenario chat --routing $(SWEEP_STRATEGIES) --faults none,sqs \
+		--users 9 --repeat 2 --duration 10 --prune --out docs/sweeps/strategies -- --drain 6
+	$(VENV)/bin/semichat sweep --scenario idle --routing $(SWEEP_STRATEGIES) --users 100 \
+		--repeat 2 --duration 30 --prune --out docs/sweeps/idle -- --active 0 --spawn-rate 25 --drain 4
+	$(VENV)/bin/jupytext --sync notebooks/*.py
+	$(VENV)/bin/papermill notebooks/strategies.ipynb /dev/null -k python3 --cwd notebooks
+
+# JupyterLab on the notebooks (they read the committed sweeps by default).
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks
 
 localstack:
 	$(LOCALSTACK) start

@@ -241,6 +241,11 @@ def _add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         help="seconds after which a run is stopped and marked failed (default 900)",
     )
     p.add_argument(
+        "--prune",
+        action="store_true",
+        help="keep only each run's params, results and server metrics (a sweep to commit)",
+    )
+    p.add_argument(
         "simulate_args",
         nargs=argparse.REMAINDER,
         help="after --: further `semichat simulate` flags for every run, e.g. -- --drain 5",
@@ -453,6 +458,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         duration=args.duration,
         simulate_args=tuple(extra),
         cell_timeout=args.cell_timeout,
+        prune=args.prune,
     )
     out = args.out or Path("runs/sweeps") / datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     summary = sweep(params, out)

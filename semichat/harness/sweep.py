@@ -51,6 +51,9 @@ class SweepParams:
     simulate_args: tuple[str, ...] = field(default_factory=tuple)
     # A cell that runs longer than this (seconds) is stopped and marked failed.
     cell_timeout: float = 900.0
+    # Keep only what the summary and notebooks read (parameters, results, server metrics):
+    # a sweep to commit, without the raw events that would re-judge it.
+    prune: bool = False
 
     def cells(self) -> list[Cell]:
         product = itertools.product(self.routings, self.faults, self.users, range(self.repeat))
@@ -102,6 +105,8 @@ def sweep(params: SweepParams, sweep_dir: Path, *, echo: bool = True) -> pd.Data
             if echo:
                 print(f"[{i}/{len(cells)}] {cell.name} ...", end=" ", flush=True)
             record = run_cell(params, cell, sweep_dir)
+            if params.prune and record["run_dir"]:
+                prune_run(sweep_dir / record["run_dir"])
             journal.write(json.dumps(record) + "\n")
             journal.flush()
             if echo:
@@ -109,6 +114,22 @@ def sweep(params: SweepParams, sweep_dir: Path, *, echo: bool = True) -> pd.Data
     summary = summarise(sweep_dir)
     summary.to_csv(sweep_dir / "summary.csv", index=False)
     return summary
+
+
+KEPT = ("params.json", "results.json", "server_metrics.json", "provisioning.json")
+
+
+def prune_run(run_dir: Path) -> None:
+    """Delete a judged run's raw record (events, Locust's files, logs, plots), keeping `KEPT`."""
+    import shutil
+
+    for item in run_dir.iterdir():
+        if item.name in KEPT:
+            continue
+        if item.is_dir():
+            shutil.rmtree(item)
+        else:
+            item.unlink()
 
 
 def _progress(record: dict[str, Any], sweep_dir: Path) -> str:

@@ -97,6 +97,28 @@ class FaultySqsQueues(SqsQueues):
             return
         await super().delete(queue_url, receipt_handle)
 
+    async def delete_batch(self, queue_url: str, receipt_handles: list[str]) -> None:
+        """Each entry meets the faults a single delete would: a failed one is left in flight
+        (SQS reports it under `Failed`; the message returns after its visibility timeout), a
+        duplicated one "succeeds" and comes back."""
+        kept = []
+        for receipt in receipt_handles:
+            if self.nemesis.strikes("delete_fail"):
+                self.counters.errors += 1
+            elif self.nemesis.strikes("duplicate"):
+                self.counters.messages_deleted += 1
+                await self._sqs.change_message_visibility(
+                    QueueUrl=queue_url,
+                    ReceiptHandle=receipt,
+                    VisibilityTimeout=self._hold(DUPLICATE_AFTER_S),
+                )
+            else:
+                kept.append(receipt)
+        if not kept:
+            self.counters.delete += 1  # the one batch request, all of whose entries failed
+        else:
+            await super().delete_batch(queue_url, kept)
+
     def start(self) -> None:
         """Start deleting idle queues behind the app, if the spec asks for it."""
         if self.nemesis.spec.queue_delete > 0 and self._deleter is None:

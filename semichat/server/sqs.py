@@ -91,8 +91,9 @@ class SqsQueues:
                     QueueUrl=queue_url,
                     Entries=[{"Id": str(i), "ReceiptHandle": r} for i, r in enumerate(chunk)],
                 )
-            if resp.get("Failed"):
-                self.counters.errors += len(resp["Failed"])
+            failed = len(resp.get("Failed", []))
+            self.counters.errors += failed
+            self.counters.messages_deleted += len(chunk) - failed
 
     async def release(self, queue_url: str, receipt_handle: str) -> None:
         """Make a received message visible again now instead of after its visibility timeout."""
