@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import jupytext
 import nbformat
 import papermill
 import pytest
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMALL_RUN = Path(__file__).resolve().parent / "data" / "runs" / "chat-small"
+COMMITTED_SWEEPS = NOTEBOOKS.parent / "docs" / "sweeps"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))
@@ -44,3 +47,55 @@ def test_delivery_behaviour_runs_on_a_small_run(tmp_path: Path) -> None:
     )
     assert "user view" in text and "latency p50" in text
     assert (run / "plots" / "latency.png").stat().st_size > 1000
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in NOTEBOOKS.glob("*.ipynb")))
+def test_notebook_and_its_text_form_say_the_same(name: str) -> None:
+    """Each notebook is paired with a jupytext percent file for review; both must agree."""
+    notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
+    text = jupytext.read(NOTEBOOKS / f"{name}.py")
+    assert [(c.cell_type, c.source) for c in notebook.cells] == [
+        (c.cell_type, c.source) for c in text.cells
+    ], f"run `jupytext --sync notebooks/{name}.py`"
+
+
+def _execute(name: str, tmp_path: Path, **parameters: object) -> str:
+    out = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(NOTEBOOKS / f"{name}.ipynb"),
+        str(out),
+        parameters=parameters,
+        cwd=str(NOTEBOOKS),
+        kernel_name="python3",
+        progress_bar=False,
+    )
+    executed = nbformat.read(out, as_version=4)
+    return "".join(
+        str(o.get("text", ""))
+        + str(o.get("data", {}).get("text/plain", ""))
+        + str(o.get("data", {}).get("text/markdown", ""))
+        for c in executed.cells
+        if c.cell_type == "code"
+        for o in c.outputs
+    )
+
+
+def test_strategies_runs_on_the_committed_sweep(tmp_path: Path) -> None:
+    sweep = tmp_path / "sweep"
+    shutil.copytree(COMMITTED_SWEEPS / "strategies", sweep)
+    text = _execute("strategies", tmp_path, sweep_dir=str(sweep))
+    for routing in ("per_user_queue", "instance"):
+        assert routing in text
+    assert "kept the user view whole" in text or "view anomalies" in text
+    assert (sweep / "plots" / "view_p99.png").stat().st_size > 1000
+
+
+def test_cost_model_runs_on_its_defaults(tmp_path: Path) -> None:
+    text = _execute("cost_model", tmp_path)
+    assert "instance" in text and "1000000" in text.replace(",", "")
+
+
+def test_queue_limits_runs_on_its_defaults(tmp_path: Path) -> None:
+    text = _execute("queue_limits", tmp_path)
+    # moto, like AWS, cuts an unpaged ListQueues at 1,000 while paging finds them all.
+    assert "listed_unpaged" in text and "1200" in text
