@@ -105,7 +105,8 @@ def sweep(params: SweepParams, sweep_dir: Path, *, echo: bool = True) -> pd.Data
             if echo:
                 print(f"[{i}/{len(cells)}] {cell.name} ...", end=" ", flush=True)
             record = run_cell(params, cell, sweep_dir)
-            if params.prune and record["run_dir"]:
+            # A failed run keeps its logs: they say why.
+            if params.prune and record["run_dir"] and record["exit"] == 0:
                 prune_run(sweep_dir / record["run_dir"])
             journal.write(json.dumps(record) + "\n")
             journal.flush()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -10,6 +11,15 @@ from botocore.exceptions import ClientError
 from semichat.server.metrics import SqsCounters
 
 MISSING_QUEUE_CODES = {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist"}
+# Worth waiting out: SQS's throttling and passing 5xx answers.
+TRANSIENT_CODES = {
+    "RequestThrottled",
+    "ThrottlingException",
+    "Throttling",
+    "ServiceUnavailable",
+    "InternalError",
+    "InternalFailure",
+}
 
 
 def is_missing_queue(exc: BaseException) -> bool:
@@ -38,6 +48,22 @@ class SqsQueues:
         async with self._counted("create_queue"):
             resp = await self._sqs.create_queue(QueueName=name, Attributes=attributes)
         return str(resp["QueueUrl"])
+
+    async def create_queue_patiently(
+        self, name: str, attributes: dict[str, str], attempts: int = 6
+    ) -> str:
+        """CreateQueue for a queue a process cannot run without (a shard, an instance's own):
+        throttling and 5xx answers are retried after 0.2, 0.4, ... 3.2 s instead of failing
+        the process's start; anything else, and the last failure, is raised."""
+        for attempt in range(attempts):
+            try:
+                return await self.create_queue(name, attributes)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code not in TRANSIENT_CODES or attempt == attempts - 1:
+                    raise
+                await asyncio.sleep(0.2 * 2**attempt)
+        raise AssertionError("unreachable")
 
     async def get_queue_url(self, name: str) -> str:
         """The URL of an existing queue; raises a missing-queue ClientError otherwise."""

@@ -72,7 +72,7 @@ class InstanceRouter:
         return f"{validate_prefix(self._settings.queue_prefix)}instance-{self.instance_id}"
 
     async def _create_queue(self) -> str:
-        self.queue_url = await self._queues.create_queue(
+        self.queue_url = await self._queues.create_queue_patiently(
             self.queue_name,
             {
                 "VisibilityTimeout": str(self._settings.visibility_timeout),

@@ -64,7 +64,7 @@ class ShardedRouter:
         return f"{prefix}shard-{shard:03d}-of-{self._settings.shards:03d}"
 
     async def _create(self, shard: int) -> str:
-        url = await self._queues.create_queue(
+        url = await self._queues.create_queue_patiently(
             self.shard_name(shard),
             {
                 "VisibilityTimeout": str(self._settings.visibility_timeout),
