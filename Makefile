@@ -6,9 +6,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 # LocalStack: Docker compose when a Docker engine answers, else SQS on the host (see the script).
 LOCALSTACK := localstack/host.sh
+# CI=1, CI=true and CI=yes (any case) all mean CI, as in tests/ci.py; empty outside CI.
+IN_CI := $(filter 1 true yes,$(shell printf '%s' "$$CI" | tr '[:upper:]' '[:lower:]'))
+UNIT_TESTS := not backend and not browser and not localstack
 
-.PHONY: install serve simulate test lint format clean localstack localstack-stop \
-	localstack-status generated
+.PHONY: install serve simulate test test-unit mutate lint format clean localstack \
+	localstack-stop localstack-status generated
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,9 +41,22 @@ format: $(STAMP)
 # the browser tests need Debian's Chromium. Outside CI a failed install only makes those tests
 # skip, saying why; in CI it fails the run.
 test: lint
-	$(LOCALSTACK) install --if-host-mode || [ "$$CI" != true ]
-	bash scripts/install-chromium.sh || [ "$$CI" != true ]
+	$(LOCALSTACK) install --if-host-mode || [ -z "$(IN_CI)" ]
+	bash scripts/install-chromium.sh || [ -z "$(IN_CI)" ]
 	$(PY) -m pytest
+
+# The fast tests alone: no backend process, no LocalStack, no browser (markers set in
+# tests/conftest.py from the fixtures each test uses).
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -m "$(UNIT_TESTS)"
+
+# Mutation testing of the chat domain and the checker (slow; not part of CI). Each mutant runs
+# the fast tests and the domain's backend tests; see the [tool.mutmut] section of pyproject.toml.
+mutate: $(STAMP)
+	$(PY) -m pip install --quiet -e ".[dev,mutate]"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(VENV)/bin/mutmut results
 
 localstack:
 	$(LOCALSTACK) start
@@ -57,4 +73,4 @@ generated: $(STAMP)
 	$(VENV)/bin/semichat provision --print cloudformation > infra/cloudformation.json
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import pytest
 
+from .ci import in_ci
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -43,7 +45,7 @@ STARTUP_TIMEOUT_S = 60.0
 
 def _unavailable(reason: str) -> None:
     """In CI a missing browser is a broken pipeline, not an optional extra: fail loudly there."""
-    if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+    if in_ci():
         pytest.fail(reason, pytrace=False)
     pytest.skip(reason)
 

@@ -120,7 +120,7 @@ def test_lazy_policy_allows_every_call_the_server_makes(service: str) -> None:
     calls: set[str] = set()
     # The server's AWS layers and handlers; provision.py and provisioner.py are the deployer's.
     for name in ("sqs.py", "store.py", "handlers.py"):
-        for match in _CALL.finditer((SEMICHAT / name).read_text()):
+        for match in _CALL.finditer((SEMICHAT / "server" / name).read_text()):
             if _SERVICE[match["client"]] == service:
                 calls.add(_AUTHORIZED_AS.get(match["op"], match["op"]))
     assert calls, "found no AWS calls: has the client attribute been renamed?"
