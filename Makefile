@@ -48,7 +48,7 @@ test: lint
 # The fast tests alone: no backend process, no LocalStack, no browser (markers set in
 # tests/conftest.py from the fixtures each test uses).
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "$(UNIT_TESTS)"
+	$(PY) -m pytest -q -m "$(UNIT_TESTS)" --hypothesis-profile=quick
 
 # Mutation testing of the chat domain and the checker (slow; not part of CI). Each mutant runs
 # the fast tests and the domain's backend tests; see the [tool.mutmut] section of pyproject.toml.

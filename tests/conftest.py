@@ -36,6 +36,7 @@ from semichat.aws.localstack import HEALTH_PATH, service_up
 from semichat.server.app import create_app
 from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
+from . import hypothesis_profiles  # noqa: F401  (registers the `quick` profile)
 from .ci import in_ci
 
 BACKEND_START_TIMEOUT_S = 60
