@@ -19,15 +19,15 @@ POLL_INTERVAL_S = 0.05
 
 async def wait_for(
     predicate: Callable[[], Awaitable[T] | T],
-    timeout: float,
+    within: float,
     what: str,
     interval: float = POLL_INTERVAL_S,
 ) -> T:
     """Call `predicate` (sync or async) until it returns something truthy, and return that.
 
-    Fails with `what` and the last value seen if `timeout` seconds pass first.
+    Fails with `what` and the last value seen if `within` seconds pass first.
     """
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = predicate()
         if inspect.isawaitable(value):
@@ -35,5 +35,5 @@ async def wait_for(
         if value:
             return value  # type: ignore[return-value]
         if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}; last: {value!r}")
+            raise AssertionError(f"no {what} within {within:g} s; last seen: {value!r}")
         await asyncio.sleep(interval)
