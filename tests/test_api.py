@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from semichat.aws.tables import CONVERSATIONS, table_names
+from semichat.settings import Settings
+
 Client = Any
 
 
@@ -93,11 +96,31 @@ async def test_unknown_conversation_is_404(client: Client) -> None:
     assert (await history(client, "alice", "no-such-room")).status == 404
 
 
-async def test_support_demo_joins_reader_and_support(client: Client, dynamodb: Any) -> None:
+def conversation_participants(dynamodb: Any, settings: Settings, conversation: str) -> set[str]:
+    """The participants row as stored in DynamoDB, read past the app."""
+    item = dynamodb.get_item(
+        TableName=table_names(settings.table_prefix)[CONVERSATIONS],
+        Key={"conversationId": {"S": conversation}},
+        ConsistentRead=True,
+    ).get("Item", {})
+    return set(item.get("participants", {}).get("SS", []))
+
+
+async def test_support_demo_joins_reader_and_support(
+    client: Client, dynamodb: Any, settings: Settings
+) -> None:
+    # `client` has created the tables; nobody has touched the demo conversation yet.
+    assert conversation_participants(dynamodb, settings, "support-demo") == set()
     assert (await history(client, "dave", "support-demo")).status == 200
-    # A user who joined by reading may now send, and support is a participant.
-    assert (await send(client, "dave", "support-demo", "help", "d-1")).status == 201
+    # Reading alone joined dave, and support with him.
+    assert conversation_participants(dynamodb, settings, "support-demo") == {"dave", "support"}
     assert (await send(client, "support", "support-demo", "hello dave", "s-1")).status == 201
+    assert (await history(client, "erin", "support-demo")).status == 200
+    assert conversation_participants(dynamodb, settings, "support-demo") == {
+        "dave",
+        "erin",
+        "support",
+    }
 
 
 async def test_history_pages_cover_every_message_once(client: Client) -> None:
