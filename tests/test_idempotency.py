@@ -12,6 +12,7 @@ import asyncio
 import time
 import uuid
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -20,10 +21,15 @@ from aiohttp.test_utils import TestClient
 from semichat.aws.clients import open_clients
 from semichat.server.app import create_app
 from semichat.server.appkeys import CHAT, ROUTER
+from semichat.server.chat import ChatService
+from semichat.server.errors import Unavailable
+from semichat.server.payloads import SendCommand
 from semichat.server.store import ChatStore, Message
 from semichat.settings import Settings
 
+from .sse_helpers import data, next_events
 from .test_api import history, new_conversation, send
+from .test_stream import open_stream
 
 Client = TestClient[Any, Any]
 
@@ -143,7 +149,12 @@ async def test_failed_fan_out_is_finished_by_one_of_many_retries(
     # Announced now: later retries announce nothing more.
     assert (await send(client, "alice", conversation, "stored, not announced", "k")).status == 200
     assert queued(sqs, settings, "bob") == 1
-    assert len((await (await history(client, "bob", conversation)).json())["messages"]) == 1
+    [message] = (await (await history(client, "bob", conversation)).json())["messages"]
+    # What the retry announced names the stored message.
+    stream = await open_stream(client, "bob")
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    stream.close()
+    assert data(event) == {"messageId": message["messageId"], "conversationId": conversation}
 
 
 class Rendezvous:
@@ -192,3 +203,37 @@ async def test_retries_on_two_servers_announce_an_unannounced_message_once(
     assert len({(await r.json())["messageId"] for r in retries}) == 1
     assert queued(sqs, settings, "bob") == 1
     assert queued(sqs, settings, "alice") == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_held_lease_stops_retries_until_it_runs_out(
+    client: Client, sqs: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that crashed mid fan-out leaves its lease held (nothing released it): retries
+    announce nothing while it holds, and the first retry after it runs out announces."""
+    conversation = await new_conversation(client, "alice", "bob")
+    app_chat = client.app[CHAT]
+    clock = Clock()
+    router = SimpleNamespace(publish=FlakyPublish(client.app[ROUTER].publish, failures=1))
+    chat = ChatService(app_chat._store, router, settings, clock=clock)  # type: ignore[arg-type]
+
+    async def crashed(idempotency_id: str) -> None:
+        raise ConnectionError("the server died before releasing its lease")
+
+    monkeypatch.setattr(app_chat._store, "release_fanout", crashed)
+    command = SendCommand(conversation, "crashed mid fan-out", "k")
+    with pytest.raises(Unavailable):
+        await chat.send("alice", command)
+    clock.now += settings.fanout_lease_seconds / 2
+    assert (await chat.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 0
+    clock.now += settings.fanout_lease_seconds
+    assert (await chat.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 1
