@@ -85,7 +85,9 @@ async def test_identity_from_cookie(client: Client) -> None:
 async def test_non_participant_is_forbidden_and_nothing_is_stored(client: Client) -> None:
     conversation = await new_conversation(client, "alice", "bob")
     assert (await send(client, "mallory", conversation, "let me in", "m-1")).status == 403
-    assert (await history(client, "mallory", conversation)).status == 403
+    resp = await history(client, "mallory", conversation)
+    assert resp.status == 403
+    assert (await resp.json())["error"] == "you are not a participant of this conversation"
     assert (await send(client, "bob", conversation, "hi alice", "b-1")).status == 201
     messages = (await (await history(client, "alice", conversation)).json())["messages"]
     assert [m["text"] for m in messages] == ["hi alice"]
@@ -93,7 +95,9 @@ async def test_non_participant_is_forbidden_and_nothing_is_stored(client: Client
 
 async def test_unknown_conversation_is_404(client: Client) -> None:
     assert (await send(client, "alice", "no-such-room", "hi", "k")).status == 404
-    assert (await history(client, "alice", "no-such-room")).status == 404
+    resp = await history(client, "alice", "no-such-room")
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "conversation no-such-room does not exist"
 
 
 def conversation_participants(dynamodb: Any, settings: Settings, conversation: str) -> set[str]:
