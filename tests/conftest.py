@@ -8,12 +8,15 @@ The session `backend` fixture is parametrised, so every test that uses it runs t
 
 Each test gets its own table and queue prefixes, so tests share one backend process without
 seeing each other's data.
+
+Every test is marked by what it needs (see `pytest_collection_modifyitems`): `backend` (a moto
+server or the app in front of one), `localstack`, `browser` (Chromium). `make test-unit` runs the
+rest: `pytest -m "not backend and not browser and not localstack"`.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import urllib.request
 import uuid
@@ -33,12 +36,34 @@ from semichat.aws.localstack import HEALTH_PATH, service_up
 from semichat.server.app import create_app
 from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
+from . import hypothesis_profiles  # noqa: F401  (registers the `quick` profile)
+from .ci import in_ci
+
 BACKEND_START_TIMEOUT_S = 60
 BACKEND_NAMES = ("embedded", "localstack")
 HOST_SCRIPT = Path(__file__).resolve().parent.parent / "localstack" / "host.sh"
 # A first start installs .localstack-venv (about a minute here) before LocalStack starts.
 LOCALSTACK_START_TIMEOUT_S = 600
 LOCALSTACK_STOP_TIMEOUT_S = 60
+# Fixtures that start or reach a backend process (moto server, the app over one, a served CLI,
+# a whole simulated run), and the one that starts Chromium. Test modules' own fixtures are
+# listed here by name, so that a new test using them is marked without a decorator.
+BACKEND_FIXTURES = frozenset({"backend", "quiet_backend", "moto_endpoint", "served", "chat_run"})
+BROWSER_FIXTURES = frozenset({"browser"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by the processes it needs, from the fixtures it uses (transitively)."""
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & BROWSER_FIXTURES:
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.backend)  # the browser tests serve the chat too
+        if fixtures & BACKEND_FIXTURES:
+            item.add_marker(pytest.mark.backend)
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "localstack" in callspec.id:
+            item.add_marker(pytest.mark.localstack)
 
 
 @dataclass(frozen=True)
@@ -62,7 +87,7 @@ def _localstack_unavailable(why: str) -> None:
         "Fix: `make localstack` (localstack/host.sh start) needs Python 3.12 or 3.13 for its "
         "virtual environment, or a Docker engine; see .localstack/localstack.log."
     )
-    if os.environ.get("CI") == "true":
+    if in_ci():
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
 

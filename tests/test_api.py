@@ -7,6 +7,9 @@ from typing import Any
 
 import pytest
 
+from semichat.aws.tables import CONVERSATIONS, table_names
+from semichat.settings import Settings
+
 Client = Any
 
 
@@ -82,7 +85,9 @@ async def test_identity_from_cookie(client: Client) -> None:
 async def test_non_participant_is_forbidden_and_nothing_is_stored(client: Client) -> None:
     conversation = await new_conversation(client, "alice", "bob")
     assert (await send(client, "mallory", conversation, "let me in", "m-1")).status == 403
-    assert (await history(client, "mallory", conversation)).status == 403
+    resp = await history(client, "mallory", conversation)
+    assert resp.status == 403
+    assert (await resp.json())["error"] == "you are not a participant of this conversation"
     assert (await send(client, "bob", conversation, "hi alice", "b-1")).status == 201
     messages = (await (await history(client, "alice", conversation)).json())["messages"]
     assert [m["text"] for m in messages] == ["hi alice"]
@@ -90,14 +95,36 @@ async def test_non_participant_is_forbidden_and_nothing_is_stored(client: Client
 
 async def test_unknown_conversation_is_404(client: Client) -> None:
     assert (await send(client, "alice", "no-such-room", "hi", "k")).status == 404
-    assert (await history(client, "alice", "no-such-room")).status == 404
+    resp = await history(client, "alice", "no-such-room")
+    assert resp.status == 404
+    assert (await resp.json())["error"] == "conversation no-such-room does not exist"
 
 
-async def test_support_demo_joins_reader_and_support(client: Client, dynamodb: Any) -> None:
+def conversation_participants(dynamodb: Any, settings: Settings, conversation: str) -> set[str]:
+    """The participants row as stored in DynamoDB, read past the app."""
+    item = dynamodb.get_item(
+        TableName=table_names(settings.table_prefix)[CONVERSATIONS],
+        Key={"conversationId": {"S": conversation}},
+        ConsistentRead=True,
+    ).get("Item", {})
+    return set(item.get("participants", {}).get("SS", []))
+
+
+async def test_support_demo_joins_reader_and_support(
+    client: Client, dynamodb: Any, settings: Settings
+) -> None:
+    # `client` has created the tables; nobody has touched the demo conversation yet.
+    assert conversation_participants(dynamodb, settings, "support-demo") == set()
     assert (await history(client, "dave", "support-demo")).status == 200
-    # A user who joined by reading may now send, and support is a participant.
-    assert (await send(client, "dave", "support-demo", "help", "d-1")).status == 201
+    # Reading alone joined dave, and support with him.
+    assert conversation_participants(dynamodb, settings, "support-demo") == {"dave", "support"}
     assert (await send(client, "support", "support-demo", "hello dave", "s-1")).status == 201
+    assert (await history(client, "erin", "support-demo")).status == 200
+    assert conversation_participants(dynamodb, settings, "support-demo") == {
+        "dave",
+        "erin",
+        "support",
+    }
 
 
 async def test_history_pages_cover_every_message_once(client: Client) -> None:
@@ -136,8 +163,8 @@ async def test_idempotent_retry_returns_same_message(client: Client) -> None:
     again = await send(client, "alice", "support-demo", "once", "same-key")
     assert (first.status, again.status) == (201, 200)
     a, b = await first.json(), await again.json()
-    assert a["messageId"] == b["messageId"]
-    assert b["duplicate"] is True
+    # The replay answers with the stored message, field for field.
+    assert b == {**a, "duplicate": True}
     messages = (await (await history(client, "alice", "support-demo")).json())["messages"]
     assert [m["text"] for m in messages] == ["once"]
 
@@ -162,7 +189,9 @@ async def test_key_reused_for_other_content_is_422(client: Client) -> None:
     assert (await send(client, "alice", "support-demo", "first", "k")).status == 201
     resp = await send(client, "alice", "support-demo", "different", "k")
     assert resp.status == 422
-    assert "error" in await resp.json()
+    assert (await resp.json())["error"] == (
+        "idempotencyKey was already used for a different message by this sender"
+    )
     assert (await send(client, "alice", other, "first", "k")).status == 422
     messages = (await (await history(client, "alice", "support-demo")).json())["messages"]
     assert [m["text"] for m in messages] == ["first"]

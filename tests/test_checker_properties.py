@@ -21,6 +21,8 @@ from hypothesis import strategies as st
 from semichat.harness.checker import check
 from semichat.harness.events import events_frame
 
+from .hypothesis_profiles import examples
+
 Event = dict[str, Any]
 LEVELS = {"wire": "notification", "user_view": "view"}
 ACTIONS = ["keep", "keep", "keep", "drop", "dup1", "dup2"]
@@ -176,7 +178,7 @@ def histories(
     return [events[i] for i in order], expected
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(histories())
 def test_checker_finds_exactly_the_injected_anomalies(
     history: tuple[list[Event], dict[str, Expected]],
@@ -221,7 +223,7 @@ def test_checker_finds_exactly_the_injected_anomalies(
     )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(histories(actions=["keep"]))
 def test_tabs_each_showing_every_message_once_are_never_duplicates(
     history: tuple[list[Event], dict[str, Expected]],
@@ -424,7 +426,7 @@ def messy_histories(draw: st.DrawFn) -> list[Event]:
     return events
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(messy_histories(), st.sampled_from([0.0, 3.0, 5.0]), st.sampled_from([1000.0, 5000.0]))
 def test_checker_agrees_with_a_direct_reading_of_the_definitions(
     events: list[Event], grace_s: float, late_ms: float

@@ -1,19 +1,37 @@
 """Idempotent sends: concurrent retries store and announce a message once, and a retry
-finishes the fan-out of a message whose first attempt was stored but not announced."""
+finishes the fan-out of a message whose first attempt was stored but not announced.
+
+One app serialises retries of a key in-process (`ChatService.send`), so only retries that reach
+two app instances on one backend race where production races: in DynamoDB's conditional writes.
+Those tests run two instances, as two server processes behind a load balancer would.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
+import uuid
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
-from semichat.server.appkeys import ROUTER
+from semichat.aws.clients import open_clients
+from semichat.server.app import create_app
+from semichat.server.appkeys import CHAT, ROUTER
+from semichat.server.chat import ChatService
+from semichat.server.errors import Unavailable
+from semichat.server.payloads import SendCommand
+from semichat.server.store import ChatStore, Message
 from semichat.settings import Settings
 
+from .sse_helpers import data, next_events
 from .test_api import history, new_conversation, send
+from .test_stream import open_stream
+
+Client = TestClient[Any, Any]
 
 
 def queued(sqs: Any, settings: Settings, user: str) -> int:
@@ -30,22 +48,68 @@ def queued(sqs: Any, settings: Settings, user: str) -> int:
     )
 
 
+@pytest.fixture
+async def second_client(aiohttp_client: Any, client: Client, settings: Settings) -> Client:
+    """A second app instance on the same backend, tables and queues as `client`."""
+    app = create_app(settings)
+    return await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+
+
+async def _assert_sent_once(
+    responses: list[Any], client: Client, conversation: str, sqs: Any, settings: Settings
+) -> None:
+    statuses = Counter(r.status for r in responses)
+    assert statuses == {201: 1, 200: len(responses) - 1}
+    bodies = [await r.json() for r in responses]
+    assert len({b["messageId"] for b in bodies}) == 1
+    assert sum(b["duplicate"] for b in bodies) == len(responses) - 1
+    messages = (await (await history(client, "bob", conversation)).json())["messages"]
+    assert len(messages) == 1
+    assert queued(sqs, settings, "bob") == 1
+    assert queued(sqs, settings, "alice") == 1
+
+
 async def test_concurrent_retries_store_and_enqueue_once(
-    client: TestClient[Any, Any], sqs: Any, settings: Settings
+    client: Client, sqs: Any, settings: Settings
 ) -> None:
     conversation = await new_conversation(client, "alice", "bob")
     responses = await asyncio.gather(
         *(send(client, "alice", conversation, "exactly once", "retry-key") for _ in range(20))
     )
-    statuses = Counter(r.status for r in responses)
-    assert statuses == {201: 1, 200: 19}
-    bodies = [await r.json() for r in responses]
-    assert len({b["messageId"] for b in bodies}) == 1
-    assert sum(b["duplicate"] for b in bodies) == 19
-    messages = (await (await history(client, "bob", conversation)).json())["messages"]
-    assert len(messages) == 1
-    assert queued(sqs, settings, "bob") == 1
-    assert queued(sqs, settings, "alice") == 1
+    await _assert_sent_once(responses, client, conversation, sqs, settings)
+
+
+async def test_concurrent_retries_on_two_servers_store_and_enqueue_once(
+    client: Client, second_client: Client, sqs: Any, settings: Settings
+) -> None:
+    conversation = await new_conversation(client, "alice", "bob")
+    servers = (client, second_client)
+    responses = await asyncio.gather(
+        *(send(servers[i % 2], "alice", conversation, "once", "two-servers") for i in range(20))
+    )
+    await _assert_sent_once(responses, client, conversation, sqs, settings)
+
+
+async def test_concurrent_lease_claims_have_exactly_one_winner(
+    client: Client, settings: Settings
+) -> None:
+    """Two processes' stores claim the fan-out of one unannounced message at once."""
+    # `client` has created the tables.
+    async with open_clients(settings) as a, open_clients(settings) as b:
+        stores = [ChatStore(c.dynamodb, settings.table_prefix) for c in (a, b)]
+        for round_ in range(5):
+            key = f"alice#{uuid.uuid4().hex}"
+            message = Message(uuid.uuid4().hex, "c", "alice", "t", f"2024-01-01T00:00:0{round_}Z")
+            # Stored with a lease that has already run out, as after a crashed fan-out.
+            assert await stores[0].store_message(message, key, "h", 0, 2**31) is None
+            now_ms = int(time.time() * 1000)
+            wins = await asyncio.gather(
+                *(stores[i % 2].claim_fanout(key, now_ms, now_ms + 10_000) for i in range(10))
+            )
+            assert sum(wins) == 1, (round_, wins)
+            # The lease now held, a later claim fails until it runs out.
+            assert not await stores[1].claim_fanout(key, now_ms + 1, now_ms + 10_000)
+            assert await stores[1].claim_fanout(key, now_ms + 10_001, now_ms + 20_000)
 
 
 class FlakyPublish:
@@ -63,7 +127,7 @@ class FlakyPublish:
 
 
 async def test_failed_fan_out_is_finished_by_one_of_many_retries(
-    client: TestClient[Any, Any], sqs: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    client: Client, sqs: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     conversation = await new_conversation(client, "alice", "bob")
     router = client.app[ROUTER]
@@ -85,4 +149,91 @@ async def test_failed_fan_out_is_finished_by_one_of_many_retries(
     # Announced now: later retries announce nothing more.
     assert (await send(client, "alice", conversation, "stored, not announced", "k")).status == 200
     assert queued(sqs, settings, "bob") == 1
-    assert len((await (await history(client, "bob", conversation)).json())["messages"]) == 1
+    [message] = (await (await history(client, "bob", conversation)).json())["messages"]
+    # What the retry announced names the stored message.
+    stream = await open_stream(client, "bob")
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    stream.close()
+    assert data(event) == {"messageId": message["messageId"], "conversationId": conversation}
+
+
+class Rendezvous:
+    """Holds the first `barrier.parties` callers of a read until all of them have read, so that
+    they act on what they read together; later callers pass straight through."""
+
+    def __init__(self, read: Any, barrier: asyncio.Barrier, callers: Counter[str]) -> None:
+        self._read = read
+        self._barrier = barrier
+        self._callers = callers
+
+    async def __call__(self, *args: Any) -> Any:
+        value = await self._read(*args)
+        self._callers["read"] += 1
+        if self._callers["read"] <= self._barrier.parties:
+            await asyncio.wait_for(self._barrier.wait(), 10)
+        return value
+
+
+async def test_retries_on_two_servers_announce_an_unannounced_message_once(
+    client: Client,
+    second_client: Client,
+    sqs: Any,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conversation = await new_conversation(client, "alice", "bob")
+    router = client.app[ROUTER]
+    monkeypatch.setattr(router, "publish", FlakyPublish(router.publish, failures=1))
+    assert (await send(client, "alice", conversation, "half sent", "k")).status == 503
+    assert queued(sqs, settings, "bob") == 0
+
+    # Each server's first retry reads the record (stored, not announced) before either claims
+    # the fan-out: only the lease's conditional write can then keep them from both announcing.
+    barrier, callers = asyncio.Barrier(2), Counter[str]()
+    for server in (client, second_client):
+        store = server.app[CHAT]._store
+        read = Rendezvous(store.get_idempotency, barrier, callers)
+        monkeypatch.setattr(store, "get_idempotency", read)
+    servers = (client, second_client)
+    retries = await asyncio.gather(
+        *(send(servers[i % 2], "alice", conversation, "half sent", "k") for i in range(6))
+    )
+    assert callers["read"] == 6
+    assert [r.status for r in retries] == [200] * 6
+    assert len({(await r.json())["messageId"] for r in retries}) == 1
+    assert queued(sqs, settings, "bob") == 1
+    assert queued(sqs, settings, "alice") == 1
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_held_lease_stops_retries_until_it_runs_out(
+    client: Client, sqs: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A server that crashed mid fan-out leaves its lease held (nothing released it): retries
+    announce nothing while it holds, and the first retry after it runs out announces."""
+    conversation = await new_conversation(client, "alice", "bob")
+    app_chat = client.app[CHAT]
+    clock = Clock()
+    router = SimpleNamespace(publish=FlakyPublish(client.app[ROUTER].publish, failures=1))
+    chat = ChatService(app_chat._store, router, settings, clock=clock)  # type: ignore[arg-type]
+
+    async def crashed(idempotency_id: str) -> None:
+        raise ConnectionError("the server died before releasing its lease")
+
+    monkeypatch.setattr(app_chat._store, "release_fanout", crashed)
+    command = SendCommand(conversation, "crashed mid fan-out", "k")
+    with pytest.raises(Unavailable):
+        await chat.send("alice", command)
+    clock.now += settings.fanout_lease_seconds / 2
+    assert (await chat.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 0
+    clock.now += settings.fanout_lease_seconds
+    assert (await chat.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 1

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 
 from semichat.harness.checker import check
-from semichat.harness.events import events_frame
+from semichat.harness.events import read_events
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
-from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text
+from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text, record_views
 from semichat.harness.report import sqs_cost, summary_table
 from semichat.harness.simulate import run_directory
 
@@ -35,36 +35,38 @@ def test_the_idempotency_key_is_parsed_back_from_a_message_text() -> None:
         assert idempotency_key(message) is None, message
 
 
-def test_views_of_crafted_history_pages_recover_a_send_whose_response_was_lost() -> None:
-    """What the Tab's view loop records from history pages, judged by the checker."""
+def test_views_of_crafted_history_pages_recover_a_send_whose_response_was_lost(
+    tmp_path: Path,
+) -> None:
+    """What a Tab records from a history page (`record_views`, through a real Recorder),
+    judged by the checker from the recorded file."""
     users = ["a", "b"]
     lost_key, ok_key = "f" * 32, "e" * 32
+    recorder = Recorder(tmp_path / "events")
     # a's first send timed out (outcome unknown, no messageId), yet the server stored it.
-    sends = [
-        {"type": "send", "t": 1.0, "user": "a", "conversationId": "c", "idempotencyKey": lost_key,
-         "recipients": users, "outcome": "unknown", "messageId": None, "attempts": 3},
-        {"type": "send", "t": 2.0, "user": "b", "conversationId": "c", "idempotencyKey": ok_key,
-         "recipients": users, "outcome": "ok", "messageId": "m2", "ackedAt": 2.1},
-    ]  # fmt: skip
+    recorder.record("send", t=1.0, user="a", conversationId="c", idempotencyKey=lost_key,
+                    recipients=users, outcome="unknown", messageId=None, attempts=3)  # fmt: skip
+    recorder.record("send", t=2.0, user="b", conversationId="c", idempotencyKey=ok_key,
+                    recipients=users, outcome="ok", messageId="m2", ackedAt=2.1)  # fmt: skip
     page = [
         {"messageId": "m1", "text": message_text("a", 1, lost_key)},
         {"messageId": "m2", "text": message_text("b", 1, ok_key)},
         {"messageId": "m3", "text": "typed by a person"},
     ]
-    events: list[dict] = [*sends, {"type": "run", "t": 20.0, "phase": "end"}]
     for user in users:
-        view = ChatView()
-        keys = {m["messageId"]: idempotency_key(m) for m in page}
-        events += [
-            {"type": "view", "t": 3.0, "user": user, "client": f"{user}/tab0",
-             "conversationId": "c", "messageId": mid,
-             **({"idempotencyKey": keys[mid]} if keys[mid] else {})}
-            for mid in view.merge(page)
-        ]  # fmt: skip
         # The wire carries no key: the views' bridge matches m1's notifications too.
-        events += [{"type": "notification", "t": 2.5, "user": user, "stream": f"s-{user}",
-                    "messageId": mid, "conversationId": "c"} for mid in ("m1", "m2")]  # fmt: skip
-    r = check(events_frame(events))
+        for mid in ("m1", "m2"):
+            recorder.record("notification", t=2.5, user=user, stream=f"s-{user}",
+                            messageId=mid, conversationId="c")  # fmt: skip
+        view = ChatView()
+        args = {"t": 3.0, "user": user, "client": f"{user}/tab0", "conversation_id": "c"}
+        shown = record_views(recorder, view, page, **args)
+        assert [e["messageId"] for e in shown] == ["m1", "m2", "m3"]
+        # A refetch of the same page shows nothing new, so records nothing.
+        assert record_views(recorder, view, page, **{**args, "t": 4.0}) == []
+    recorder.record("run", t=20.0, phase="end")
+    recorder.close()
+    r = check(read_events(tmp_path / "events"))
     for level in ("wire", "user_view"):
         assert (r[level]["recovered"], r[level]["recovered_messages"]) == (2, 1), level
     assert (r["wire"]["unexpected"], r["user_view"]["unexpected"]) == (0, 2)  # m3, twice

@@ -2,7 +2,9 @@
 
 Locust's own `iter_lines` held events back until 1,024 bytes had come (shared notes); a stream
 of small, sparse events is exactly what a chat stream is. A fake server writes three events
-0.5 s apart and then nothing; each must be recorded within 100 ms of being written.
+0.5 s apart and then nothing. A client that held an event back until more bytes came would
+record it with the next one, at least 0.5 s late, or never: each must be recorded well within
+half that gap of being written (the measured delays are printed).
 """
 
 from __future__ import annotations
@@ -54,7 +56,9 @@ def fake_chat_server(written: dict[str, float]) -> web.Application:
     return app
 
 
-async def test_events_reach_the_recorder_within_100_ms(aiohttp_server: Any, tmp_path: Path) -> None:
+async def test_events_reach_the_recorder_before_the_next_one_is_written(
+    aiohttp_server: Any, tmp_path: Path
+) -> None:
     written: dict[str, float] = {}
     server = await aiohttp_server(fake_chat_server(written))
     config = LoadConfig(run_dir=str(tmp_path), conversation_size=1, send_interval=100.0)
@@ -74,4 +78,5 @@ async def test_events_reach_the_recorder_within_100_ms(aiohttp_server: Any, tmp_
     received = {e["messageId"]: e["t"] for e in events if e["type"] == "notification"}
     assert set(received) == set(written) == {f"m{i}" for i in range(EVENTS)}, stderr.decode()
     delays_ms = {m: (received[m] - written[m]) * 1000 for m in written}
-    assert max(delays_ms.values()) < 100, delays_ms
+    print(f"written-to-recorded delays: { {m: round(d, 1) for m, d in delays_ms.items()} } ms")
+    assert max(delays_ms.values()) < GAP_S * 1000 / 2, delays_ms

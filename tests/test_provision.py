@@ -14,7 +14,7 @@ import pytest
 from semichat.aws.iam import server_policy
 from semichat.aws.provisioning import parse_users, provision
 from semichat.aws.tables import TABLE_SPECS, tables_document
-from semichat.cli import dump_json, main, printable
+from semichat.cli import dump_json, main
 from semichat.server.routing.naming import user_queue_name
 from semichat.settings import ROUTINGS, Settings
 
@@ -111,13 +111,55 @@ def _routing_policy(routing: str) -> dict[str, Any]:
     )
 
 
-def test_print_commands(capsys: pytest.CaptureFixture[str]) -> None:
-    main(["provision", "--print", "policy", "--preprovisioned", "--account-id", "111122223333"])
-    printed = json.loads(capsys.readouterr().out)
-    assert printed == printable("policy", Settings(), "111122223333", preprovisioned=True)
-    main(["provision", "--print", "tables", "--table-prefix", "x-"])
-    assert [t["createTable"]["TableName"] for t in json.loads(capsys.readouterr().out)] == [
-        f"x-{s.logical_name}" for s in TABLE_SPECS
+def _printed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    main(["provision", "--print", *args])
+    return capsys.readouterr().out
+
+
+def test_print_commands_print_the_committed_files(capsys: pytest.CaptureFixture[str]) -> None:
+    assert _printed(capsys, "tables") == (ROOT / "localstack" / "tables.json").read_text()
+    cloudformation = (ROOT / "infra" / "cloudformation.json").read_text()
+    assert _printed(capsys, "cloudformation") == cloudformation
+
+
+def _statements(policy: dict[str, Any]) -> tuple[set[str], set[str]]:
+    actions = {a for st in policy["Statement"] for a in st["Action"]}
+    resources = set()
+    for st in policy["Statement"]:
+        resources |= {st["Resource"]} if isinstance(st["Resource"], str) else set(st["Resource"])
+    return actions, resources
+
+
+@pytest.mark.parametrize("preprovisioned", [True, False])
+def test_print_policy_follows_its_flags(
+    capsys: pytest.CaptureFixture[str], preprovisioned: bool
+) -> None:
+    args = ["policy", "--account-id", "111122223333", "--region", "eu-west-1"]
+    args += ["--table-prefix", "tp-", "--queue-prefix", "qp-"]
+    printed = _printed(capsys, *args, *(["--preprovisioned"] if preprovisioned else []))
+    actions, resources = _statements(json.loads(printed))
+    # Spelled out here, not derived from the code that builds the policy.
+    assert resources == {
+        "arn:aws:sqs:eu-west-1:111122223333:qp-*",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/tp-Conversations",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/tp-Messages",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/tp-Idempotency",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/tp-ChatUserQueue",
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/tp-Connections",
+    }
+    assert ("sqs:GetQueueUrl" in actions) is preprovisioned
+    assert ("sqs:CreateQueue" in actions) is not preprovisioned
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "dynamodb:PutItem"} <= actions
+
+
+def test_print_tables_follows_the_table_prefix(capsys: pytest.CaptureFixture[str]) -> None:
+    printed = json.loads(_printed(capsys, "tables", "--table-prefix", "x-"))
+    assert sorted(t["createTable"]["TableName"] for t in printed) == [
+        "x-ChatUserQueue",
+        "x-Connections",
+        "x-Conversations",
+        "x-Idempotency",
+        "x-Messages",
     ]
 
 

@@ -21,6 +21,7 @@ from semichat.settings import Settings
 from .sse_helpers import data, next_events
 from .test_api import new_conversation, send
 from .test_stream import open_stream
+from .waiting import wait_for
 
 SQS_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
@@ -92,8 +93,12 @@ async def test_queue_deleted_under_an_open_stream_is_recreated(
     stream = await open_stream(client, "bob")
     [url] = sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob")["QueueUrls"]
     sqs.delete_queue(QueueUrl=url)
-    await asyncio.sleep(2.5)  # the stream's next poll finds the queue gone and recreates it
-    assert sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob").get("QueueUrls")
+    # The stream's next poll (1 s wait) finds the queue gone and recreates it.
+    await wait_for(
+        lambda: sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob").get("QueueUrls"),
+        30,
+        "bob's queue recreated",
+    )
     sent = await (await send(client, "alice", conversation, "after", "k1")).json()
     [event] = await asyncio.wait_for(next_events(stream, 1), 5)
     assert data(event)["messageId"] == sent["messageId"]

@@ -30,7 +30,7 @@ from semichat.harness.loadgen.retry import (
     backoff_delay,
     send_retryable,
 )
-from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text
+from semichat.harness.loadgen.view import ChatView, message_text, record_views
 from semichat.harness.sse_parser import SseParser
 
 STREAM_PATH = "/api/chat/stream"
@@ -202,21 +202,15 @@ class Tab:
                 gevent.sleep(0.5)
                 self.dirty.set()
                 continue
-            now = time.time()
-            # The key in each message's text names its send: the checker bridges the messageId
-            # to a send whose outcome was unknown, so that message's deliveries are "recovered".
-            keys = {str(m.get("messageId")): idempotency_key(m) for m in page}
-            for message_id in self.view.merge(page):
-                key = keys.get(message_id)
-                recorder().record(
-                    "view",
-                    t=now,
-                    user=user.user_id,
-                    client=self.client_id,
-                    conversationId=user.conversation_id,
-                    messageId=message_id,
-                    **({"idempotencyKey": key} if key else {}),
-                )
+            record_views(
+                recorder(),
+                self.view,
+                page,
+                t=time.time(),
+                user=user.user_id,
+                client=self.client_id,
+                conversation_id=user.conversation_id,
+            )
 
 
 class ChatUser(FastHttpUser):

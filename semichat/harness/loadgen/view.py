@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 # Simulated users write "<user> #<seq> [<idempotency key>]", so whoever sees a message can name
 # the send it came from even when that send's response was lost (its outcome "unknown").
@@ -49,3 +49,39 @@ class ChatView:
 
     def __len__(self) -> int:
         return len(self.messages)
+
+
+class EventRecorder(Protocol):
+    def record(self, type_: str, **fields: Any) -> dict[str, Any]: ...
+
+
+def record_views(
+    recorder: EventRecorder,
+    view: ChatView,
+    page: Iterable[Mapping[str, Any]],
+    *,
+    t: float,
+    user: str,
+    client: str,
+    conversation_id: str,
+) -> list[dict[str, Any]]:
+    """Fold a refetched history page into `view` and record a `view` event for each message it
+    shows for the first time; returns the recorded events.
+
+    The key in each message's text names its send: the checker bridges the messageId to a send
+    whose outcome was unknown, so that message's deliveries are "recovered".
+    """
+    page = list(page)
+    keys = {str(m.get("messageId")): idempotency_key(m) for m in page}
+    return [
+        recorder.record(
+            "view",
+            t=t,
+            user=user,
+            client=client,
+            conversationId=conversation_id,
+            messageId=message_id,
+            **({"idempotencyKey": key} if (key := keys.get(message_id)) else {}),
+        )
+        for message_id in view.merge(page)
+    ]
