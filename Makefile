@@ -10,7 +10,7 @@ INFRA_STAMP := $(VENV)/.installed-infra
 LOCALSTACK := localstack/host.sh
 # CI=1, CI=true and CI=yes (any case) all mean CI, as in tests/ci.py; empty outside CI.
 IN_CI := $(filter 1 true yes,$(shell printf '%s' "$$CI" | tr '[:upper:]' '[:lower:]'))
-UNIT_TESTS := not backend and not browser and not localstack
+UNIT_TESTS := not backend and not browser and not localstack and not slow
 
 .PHONY: install install-infra serve simulate test test-unit mutate lint format clean localstack \
 	localstack-stop localstack-status generated synth sweep lab

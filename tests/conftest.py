@@ -48,7 +48,11 @@ LOCALSTACK_STOP_TIMEOUT_S = 60
 # Fixtures that start or reach a backend process (moto server, the app over one, a served CLI,
 # a whole simulated run), and the one that starts Chromium. Test modules' own fixtures are
 # listed here by name, so that a new test using them is marked without a decorator.
-BACKEND_FIXTURES = frozenset({"backend", "quiet_backend", "moto_endpoint", "served", "chat_run"})
+BACKEND_FIXTURES = frozenset(
+    {"backend", "quiet_backend", "moto_endpoint", "served", "chat_run", "faulty_run", "moto_sqs"}
+)
+# Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
+SLOW_FIXTURES = frozenset({"synthesis", "template"})
 BROWSER_FIXTURES = frozenset({"browser"})
 
 
@@ -61,6 +65,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.backend)  # the browser tests serve the chat too
         if fixtures & BACKEND_FIXTURES:
             item.add_marker(pytest.mark.backend)
+        if fixtures & SLOW_FIXTURES:
+            item.add_marker(pytest.mark.slow)
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "localstack" in callspec.id:
             item.add_marker(pytest.mark.localstack)

@@ -42,6 +42,7 @@ def test_simulate_against_a_target_where_nothing_listens_exits_non_zero(tmp_path
     assert not (tmp_path / "runs").exists(), "no run directory for a run that never started"
 
 
+@pytest.mark.backend
 def test_serve_on_a_port_in_use_says_so_in_one_line(tmp_path: Path) -> None:
     moto, endpoint = start_backend_process()
     try:
@@ -100,6 +101,7 @@ def test_each_scenario_states_its_knobs_and_defines_its_behaviour(name: str) -> 
     assert {"on_start", "wait_time"} <= methods, methods
 
 
+@pytest.mark.slow
 def test_the_wheel_carries_the_scenarios_and_the_widget(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",

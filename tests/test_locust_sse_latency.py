@@ -16,11 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from aiohttp import web
 from aiohttp_sse import sse_response
 
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.scenarios import scenario_file
+
+pytestmark = pytest.mark.slow
 
 EVENTS = 3
 GAP_S = 0.5

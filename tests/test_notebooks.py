@@ -10,6 +10,8 @@ import nbformat
 import papermill
 import pytest
 
+pytestmark = pytest.mark.slow
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMALL_RUN = Path(__file__).resolve().parent / "data" / "runs" / "chat-small"
 COMMITTED_SWEEPS = NOTEBOOKS.parent / "docs" / "sweeps"

@@ -116,6 +116,7 @@ def _printed(capsys: pytest.CaptureFixture[str], *args: str) -> str:
     return capsys.readouterr().out
 
 
+@pytest.mark.slow  # the CloudFormation template is synthesized by the CDK app
 def test_print_commands_print_the_committed_files(capsys: pytest.CaptureFixture[str]) -> None:
     assert _printed(capsys, "tables") == (ROOT / "localstack" / "tables.json").read_text()
     cloudformation = (ROOT / "infra" / "cloudformation.json").read_text()

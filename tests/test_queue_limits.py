@@ -12,6 +12,8 @@ from semichat.harness.queue_limits import Ramp, queues_needed, ramp
 
 from .conftest import emulator_client
 
+pytestmark = pytest.mark.backend
+
 
 @pytest.fixture(scope="module")
 def moto_sqs() -> Iterator[tuple[Any, int]]:
