@@ -55,8 +55,9 @@ Definitions, per level:
   wire and ``[messageId, user, client]`` in the user view.
 - **valid**: no lost and no unexpected pair (Jepsen's rule).
 
-The run ends at the last ``run`` event with phase ``end``, else at the last event. An ok send
-without ``ackedAt`` is taken as acknowledged at its ``t``. A stream opens at its first
+The run ends at the last ``run`` event with phase ``end``, else at the last event. A message's
+``t`` and conversation are its earliest ok send's, else its earliest unknown send's (ties: the
+earlier line of the log). An ok send without ``ackedAt`` is taken as acknowledged at its ``t``. A stream opens at its first
 ``connect`` (which names its user and client) and closes at its last ``disconnect`` (never
 before it opened); a ``disconnect`` of a stream never connected is ignored, and so is a delivery
 that names no user.
@@ -276,10 +277,14 @@ def _history(events: pd.DataFrame, grace_s: float) -> _History:
     sent_at = np.full(n_messages + 1, np.nan)
     acked_at = np.full(n_messages + 1, np.nan)
     conversation = np.full(n_messages + 1, -1, dtype=np.int64)
-    # Unknown sends first, so an ok send of the same message overwrites them.
-    is_unknown = send_status == _UNKNOWN
-    sent_at[send_msg[is_unknown]] = sends["t"].to_numpy()[is_unknown]
-    conversation[send_msg[is_unknown]] = conv_codes[is_unknown]
+    # Unknown sends first, so an ok send of the same message overwrites them. As for ok sends,
+    # the earliest decides (ties: the earlier line), whatever order the log lists them in.
+    is_unknown = np.flatnonzero(send_status == _UNKNOWN)
+    unknown_t = sends["t"].to_numpy()[is_unknown]
+    earliest = is_unknown[np.lexsort((is_unknown, unknown_t, send_msg[is_unknown]))]
+    earliest = earliest[_run_starts(send_msg[earliest])]
+    sent_at[send_msg[earliest]] = sends["t"].to_numpy()[earliest]
+    conversation[send_msg[earliest]] = conv_codes[earliest]
     ok_msg = pd.Index(message_ids).get_indexer(_str(ok["messageId"])).astype(np.int64)
     ok_t = ok["t"].to_numpy()
     ok_acked = ok["ackedAt"].to_numpy()
