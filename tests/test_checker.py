@@ -358,6 +358,19 @@ def test_an_ok_send_wins_over_an_unknown_send_with_the_same_key() -> None:
     assert (r["wire"]["delivered"], r["wire"]["recovered"], r["wire"]["unexpected"]) == (3, 0, 0)
 
 
+def test_the_earliest_of_several_unknown_sends_of_a_message_dates_it_in_any_log_order() -> None:
+    # m1's first attempt at t=0 and its retry at t=1 both timed out; m0 was acknowledged at 0.
+    # m1 was sent at 0, not after m0's ack, so receiving m1 before m0 reorders nothing.
+    sends = [
+        send("m1", 0.0, recipients=["a"], outcome="unknown", key="k1"),
+        send("m1", 1.0, recipients=["a"], outcome="unknown", key="k2"),
+    ]
+    rest = [send("m0", 0.0, recipients=["a"], acked=0.0), note("a", "m1", 0.0)]
+    rest += [note("a", "m0", 1.0)]
+    for log in (sends + rest, sends[::-1] + rest):
+        assert check(events_frame(log), grace_s=0.0)["wire"]["reordered"] == 0
+
+
 def test_deliveries_received_at_the_same_instant_are_not_reordered() -> None:
     # m2 is logged first, so nothing but the tie rule keeps it from counting as "earlier".
     events = [*base(), send("m2", 2.0, acked=2.1), send("m1", 1.0, acked=1.1)]

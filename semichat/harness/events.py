@@ -2,7 +2,7 @@
 
 Every process that plays users (each Locust process, each browser driver) appends to its own
 ``*.jsonl`` file under a run's ``events/`` directory, so writers never share a file. The delivery
-checker (:mod:`semichat.checker`) reads only these files: it decides from what clients saw,
+checker (:mod:`semichat.harness.checker`) reads only these files: it decides from what clients saw,
 never from what the server says about itself.
 
 Every event has ``type``, ``t`` (wall-clock unix seconds, float) and, except run markers, ``user``.
