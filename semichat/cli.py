@@ -111,6 +111,15 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_backend_flags(p)
     _add_auth_flags(p)
     _add_faults_flag(p)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="server processes sharing the port with SO_REUSEPORT, over one backend (default 1)",
+    )
+    # Set by `serve --processes N` on its children: bind with SO_REUSEPORT, print when serving,
+    # stop when that process is gone.
+    p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.set_defaults(func=serve_command)
 
@@ -285,6 +294,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_origins=args.allowed_origins,
         insecure_demo_auth_on_public_address=args.insecure_demo_auth_on_public_address,
         faults=getattr(args, "faults", None),
+        processes=getattr(args, "processes", None),
     )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
@@ -316,12 +326,26 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_demo_auth_address(settings)
     FaultSpec.parse(settings.faults)  # a bad spec is refused before anything starts
+    if settings.processes < 1:
+        raise UserError("--processes must be at least 1")
     configure_logging(args.log_level)
     try:
-        asyncio.run(serve(settings))
+        if args.supervisor_pid:
+            asyncio.run(serve(settings, True, args.supervisor_pid, _say_serving))
+        elif settings.processes > 1:
+            from semichat.server.supervisor import supervise
+
+            asyncio.run(supervise(settings, args.log_level))
+        else:
+            asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _say_serving() -> None:
+    """A child of `serve --processes N` tells its supervisor, on stdout, that it serves."""
+    print(json.dumps({"pid": os.getpid()}), flush=True)
 
 
 def backend_command(args: argparse.Namespace) -> int:
