@@ -27,7 +27,10 @@ from semichat.aws.embedded import start_backend_process, stop_backend_process
 from semichat.harness.server_metrics import combine, fleet_metrics
 from semichat.harness.server_process import free_port, get_json
 from semichat.harness.sse_parser import SseParser
-from semichat.settings import ROUTINGS
+from semichat.server.metrics import DeliveryCounters
+from semichat.server.routing.base import Envelope, Notification
+from semichat.server.routing.sharded import ShardedRouter
+from semichat.settings import ROUTINGS, Settings
 
 from .sse_helpers import next_events
 
@@ -215,3 +218,39 @@ def alive(pid: int) -> bool:
     # A zombie is dead too: it only waits for its parent to read its status.
     with open(f"/proc/{pid}/stat") as f:
         return f.read().split(") ")[1][0] != "Z"
+
+
+class FakeQueues:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+
+    async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
+        return f"url/{name}"
+
+    async def send(self, url: str, body: str) -> None:
+        self.sent.append(body)
+
+
+def test_an_envelope_of_one_process_reads_as_before() -> None:
+    plain = Envelope(Notification("m1", "c1"), ("al",))
+    assert "visited" not in plain.to_json()
+    passed_on = Envelope(Notification("m1", "c1"), ("al", "bo"), ("p1",), 3)
+    assert Envelope.from_json(passed_on.to_json()) == passed_on
+
+
+async def test_sharded_forwards_until_every_process_has_seen_a_notification() -> None:
+    queues = FakeQueues()
+    counters = DeliveryCounters()
+    settings = Settings(routing="sharded", processes=2, shards=2)
+    router = ShardedRouter(queues, None, settings, counters)  # type: ignore[arg-type]
+    fresh = Envelope(Notification("m1", "c1"), ("al", "bo"))
+    await router.forward(fresh, ["bo"])
+    onward = Envelope.from_json(queues.sent[-1])
+    assert onward.visited == (router.process_id,) and onward.recipients == ("al", "bo")
+    assert router.seen(onward) and counters.forwarded == 1
+    # Seen by the other process already: this one was the last; bo is held nowhere seen.
+    await router.forward(Envelope(fresh.notification, ("al", "bo"), ("other",), 1), ["bo"])
+    assert len(queues.sent) == 1 and counters.not_held == 1
+    # Bounced between the same processes too often: given up.
+    await router.forward(Envelope(fresh.notification, ("al",), (router.process_id,), 16), [])
+    assert len(queues.sent) == 1
