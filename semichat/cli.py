@@ -111,6 +111,15 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     _add_backend_flags(p)
     _add_auth_flags(p)
     _add_faults_flag(p)
+    p.add_argument(
+        "--processes",
+        type=int,
+        default=None,
+        help="server processes sharing the port with SO_REUSEPORT, over one backend (default 1)",
+    )
+    # Set by `serve --processes N` on its children: bind with SO_REUSEPORT, print when serving,
+    # stop when that process is gone.
+    p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     p.set_defaults(func=serve_command)
 
@@ -192,6 +201,13 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     )
     p.add_argument("--processes", type=int, default=1, help="Locust worker processes (default 1)")
     p.add_argument(
+        "--server-processes",
+        type=int,
+        default=1,
+        help="server processes on one port (`serve --processes N`); with --target, how many the "
+        "target runs, so that /metrics is summed over them (default 1)",
+    )
+    p.add_argument(
         "--drain",
         type=float,
         default=8.0,
@@ -212,7 +228,30 @@ def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--active", type=int, help="scenario idle: how many of the users chat (0: none)")
     _add_routing_flags(p)
     _add_faults_flag(p)
+    p.add_argument(
+        "--expect-workers",
+        type=int,
+        default=0,
+        help="be a Locust master: wait for this many `semichat worker`s, which ship their "
+        "events here (default 0: run Locust here)",
+    )
+    p.add_argument("--master-bind-host", default="127.0.0.1", help="the master's address")
+    p.add_argument("--master-bind-port", type=int, default=5557, help="the master's port (5557)")
     p.set_defaults(func=simulate_command)
+
+
+def _add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from semichat.harness.scenarios import scenario_names
+
+    p = sub.add_parser("worker", help="a Locust worker for `simulate --expect-workers N`")
+    p.add_argument("--master-host", required=True, help="address of the simulate master")
+    p.add_argument("--master-port", type=int, default=5557, help="its port (default 5557)")
+    p.add_argument(
+        "--scenario",
+        choices=scenario_names(),
+        help="run this shipped scenario (default: the file the master sends)",
+    )
+    p.set_defaults(func=worker_command)
 
 
 def _add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -258,6 +297,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     for add in (_add_serve, _add_backend, _add_provision, _add_token, _add_simulate, _add_sweep):
         add(sub)
+    _add_worker(sub)
     return parser
 
 
@@ -290,6 +330,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
         allowed_origins=args.allowed_origins,
         insecure_demo_auth_on_public_address=args.insecure_demo_auth_on_public_address,
         faults=getattr(args, "faults", None),
+        processes=getattr(args, "processes", None),
     )
     if settings.backend != "aws":
         # Emulators start empty: create the tables. Real AWS is provisioned ahead of time.
@@ -321,12 +362,26 @@ def serve_command(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     check_demo_auth_address(settings)
     FaultSpec.parse(settings.faults)  # a bad spec is refused before anything starts
+    if settings.processes < 1:
+        raise UserError("--processes must be at least 1")
     configure_logging(args.log_level)
     try:
-        asyncio.run(serve(settings))
+        if args.supervisor_pid:
+            asyncio.run(serve(settings, True, args.supervisor_pid, _say_serving))
+        elif settings.processes > 1:
+            from semichat.server.supervisor import supervise
+
+            asyncio.run(supervise(settings, args.log_level))
+        else:
+            asyncio.run(serve(settings))
     except KeyboardInterrupt:
         pass
     return 0
+
+
+def _say_serving() -> None:
+    """A child of `serve --processes N` tells its supervisor, on stdout, that it serves."""
+    print(json.dumps({"pid": os.getpid()}), flush=True)
 
 
 def backend_command(args: argparse.Namespace) -> int:
@@ -420,6 +475,8 @@ def simulate_command(args: argparse.Namespace) -> int:
     FaultSpec.parse(faults)  # a bad spec is refused before anything starts
     if args.target and FaultSpec.parse(faults).crash:
         raise UserError("--faults crash=S needs a server started here: drop --target")
+    if args.expect_workers and args.processes > 1:
+        raise UserError("--processes forks local workers: not with --expect-workers")
     knobs = {k: getattr(args, k) for k in SIMULATE_KNOBS if getattr(args, k) is not None}
     env = Settings.from_env()
     params = SimulationParams.for_scenario(
@@ -436,8 +493,18 @@ def simulate_command(args: argparse.Namespace) -> int:
         routing=args.routing or env.routing,
         shards=args.shards or env.shards,
         faults=faults,
+        server_processes=args.server_processes,
+        expect_workers=args.expect_workers,
+        master_bind_host=args.master_bind_host,
+        master_bind_port=args.master_bind_port,
     )
     return run_simulation(params, Path(args.out))
+
+
+def worker_command(args: argparse.Namespace) -> int:
+    from semichat.harness.worker import run_worker
+
+    return run_worker(args.master_host, args.master_port, args.scenario)
 
 
 def sweep_command(args: argparse.Namespace) -> int:

@@ -98,6 +98,9 @@ class Settings:
     # Faults to inject on purpose (`semichat/server/nemesis.py`), e.g. `sqs` or
     # `duplicate=0.05,seed=7`; empty: none.
     faults: str = ""
+    # How many server processes share the port (`serve --processes N`, SO_REUSEPORT): the parent
+    # starts that many children, and each child knows it is one of them.
+    processes: int = 1
 
     @property
     def dynamodb_url(self) -> str | None:
@@ -127,6 +130,19 @@ class Settings:
                 f"not {settings.localstack_dynamodb!r}"
             )
         return settings
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """`settings` as the `SEMICHAT_<FIELD>` variables that `Settings.from_env` reads back
+    (None fields left out): how `serve --processes N` hands its settings to its children."""
+    values: dict[str, str] = {}
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        if value is not None:
+            values[ENV_PREFIX + f.name.upper()] = (
+                str(value).lower() if isinstance(value, bool) else str(value)
+            )
+    return values
 
 
 def env_values(cls: Any, prefix: str, environ: Mapping[str, str] | None = None) -> dict[str, Any]:

@@ -66,6 +66,8 @@ class ServerProcess:
         self.target = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
+        # How many processes serve the port (`--processes N` in extra_args): /metrics is summed.
+        self.processes = 1
         # The last /metrics of each server life that ended in a crash: its counters die with it.
         self.crashed_metrics: list[Any] = []
 
@@ -98,9 +100,11 @@ class ServerProcess:
     def crash(self) -> float:
         """SIGKILL the server, then start it again; returns how long it was away (s)."""
         assert self.proc is not None
+        from semichat.harness.server_metrics import fleet_metrics
+
         try:
-            self.crashed_metrics.append(get_json(f"{self.target}/metrics", timeout=2))
-        except (OSError, ValueError):
+            self.crashed_metrics.append(fleet_metrics(self.target, self.processes))
+        except (OSError, ValueError, KeyError):
             self.crashed_metrics.append(None)
         killed = time.monotonic()
         self.proc.kill()

@@ -23,10 +23,13 @@ from typing import Any
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
-from semichat.harness.server_process import ServerProcess, ServerStartError, get_json, stop_process
+from semichat.harness.server_metrics import fleet_metrics
+from semichat.harness.server_process import ServerProcess, ServerStartError, stop_process
 
 # Seconds between two samples of the target's /metrics during a run.
 METRICS_SAMPLE_TICKS = 5
+# How long a master waits for its workers to connect before it gives up.
+WORKERS_WAIT_S = 300
 # Long enough for the longest long poll (20 s) to return after its client left.
 SETTLE_TIMEOUT_S = 25.0
 
@@ -48,6 +51,14 @@ class SimulationParams:
     shards: int = 4
     # The nemesis's spec (`semichat/server/nemesis.py`): passed to the server, `crash` done here.
     faults: str = ""
+    # Server processes on the target's port (`serve --processes N`): started so here, and /metrics
+    # is read from each of them and summed (`server_metrics.py`).
+    server_processes: int = 1
+    # Locust master waiting for this many workers (`semichat worker`, any machine; 0: none),
+    # on this address and port.
+    expect_workers: int = 0
+    master_bind_host: str = "127.0.0.1"
+    master_bind_port: int = 5557
     load: LoadConfig = field(default_factory=LoadConfig)
 
     @classmethod
@@ -85,10 +96,9 @@ def run_directory(out: Path, scenario: str, now: datetime | None = None) -> Path
 def simulated_users(params: SimulationParams, run_tag: str) -> list[str]:
     """The user ids the Locust processes will use (`ChatUser.identity_of`): Locust spreads
     users evenly, so each process numbers at most ceil(users / processes) of them."""
-    per_process = -(-params.users // max(1, params.processes))
-    return [
-        f"{run_tag}-w{w}-u{i}" for w in range(max(1, params.processes)) for i in range(per_process)
-    ]
+    processes = max(1, params.processes, params.expect_workers)
+    per_process = -(-params.users // processes)
+    return [f"{run_tag}-w{w}-u{i}" for w in range(processes) for i in range(per_process)]
 
 
 def provision_ahead(
@@ -152,6 +162,14 @@ def locust_command(params: SimulationParams, target: str, run_dir: Path) -> list
         cmd += ["-t", f"{int(params.duration + params.drain)}s"]
     if params.processes > 1:
         cmd += ["--processes", str(params.processes)]
+    if params.expect_workers:
+        from semichat.harness.loadgen.config import load_option
+
+        cmd += ["--master", "--expect-workers", str(params.expect_workers)]
+        cmd += ["--master-bind-host", params.master_bind_host]
+        cmd += ["--master-bind-port", str(params.master_bind_port)]
+        cmd += ["--expect-workers-max-wait", str(WORKERS_WAIT_S)]
+        cmd += ["--semichat-load", load_option(params.load, params.duration)]
     return cmd
 
 
@@ -196,7 +214,7 @@ def run_locust(
                     )
                 if samples is not None and ticks % METRICS_SAMPLE_TICKS == 0:
                     try:
-                        samples.append(get_json(f"{target}/metrics", timeout=2))
+                        samples.append(fleet_metrics(target, params.server_processes))
                     except (OSError, ValueError):
                         pass  # one missed sample only narrows the window
                 ticks += 1
@@ -229,7 +247,10 @@ def started_server(
         (run_dir / "backend.json").write_text(json.dumps({"endpoint": endpoint}) + "\n")
     provision_ahead(params, run_tag, run_dir, endpoint)
     server_args = ["--routing", params.routing, "--shards", str(params.shards)]
+    if params.server_processes > 1:
+        server_args += ["--processes", str(params.server_processes)]
     server = ServerProcess(params.backend, run_dir, params.faults, endpoint, server_args)
+    server.processes = params.server_processes
     try:
         try:
             server.start()
@@ -263,13 +284,13 @@ def crash_schedule(
     return tick
 
 
-def settled_metrics(target: str, timeout: float = SETTLE_TIMEOUT_S) -> Any:
+def settled_metrics(target: str, processes: int = 1, timeout: float = SETTLE_TIMEOUT_S) -> Any:
     """The target's `/metrics` once every notification its streams received is deleted,
     released or counted unsettled: the clients have gone, but long polls they left behind
     return (and are settled) only within SQS's 20 s wait. Bounded by `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
-        metrics = target_metrics(target)
+        metrics = target_metrics(target, processes)
         sqs = metrics["sqs"]
         settled = sqs.get("messages_deleted", 0) + sqs.get("messages_released", 0)
         if settled + sqs.get("unsettled", 0) >= sqs["messages_received"]:
@@ -279,10 +300,11 @@ def settled_metrics(target: str, timeout: float = SETTLE_TIMEOUT_S) -> Any:
         time.sleep(0.5)
 
 
-def target_metrics(target: str) -> Any:
-    """The target's `/metrics`, or a SimulationError saying it cannot be reached."""
+def target_metrics(target: str, processes: int = 1) -> Any:
+    """The target's `/metrics` (summed over its processes), or a SimulationError saying it
+    cannot be reached."""
     try:
-        return get_json(f"{target}/metrics")
+        return fleet_metrics(target, processes)
     except (OSError, ValueError) as exc:
         raise SimulationError(
             f"the target {target} does not answer /metrics ({exc}); is `semichat serve` "
@@ -298,7 +320,8 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
     from semichat.harness.report import write_report
 
     if params.target:
-        target_metrics(params.target.rstrip("/"))  # fail before making a run directory
+        # fail before making a run directory
+        target_metrics(params.target.rstrip("/"), params.server_processes)
     run_dir = run_directory(out, params.scenario)
     markers = Recorder(run_dir / "events")
     run_tag = params.load.run_tag + "-" + run_dir.name.replace("T", "").rstrip("Z")[-10:]
@@ -316,13 +339,14 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
             )
             params = replace(params, load=load, target=target)
             (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
-            before = target_metrics(target)
+            before = target_metrics(target, params.server_processes)
             markers.record("run", phase="start", params={"scenario": params.scenario})
             samples: list[Any] = [before]
             tick = crash_schedule(params, server)
             code = run_locust(params, target, run_dir, started, samples, tick)
             markers.record("run", phase="end", locust_exit=code)
-            metrics = {"before": before, "after": settled_metrics(target), "samples": samples}
+            after = settled_metrics(target, params.server_processes)
+            metrics = {"before": before, "after": after, "samples": samples}
             if server is not None and server.crashed_metrics:
                 metrics["crashed"] = server.crashed_metrics
             (run_dir / "server_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")

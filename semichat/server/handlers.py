@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from importlib import resources
 from typing import Any
@@ -109,6 +110,9 @@ async def metrics(request: web.Request) -> web.Response:
     return web.json_response(
         {
             "time": time.time(),
+            # Which process answered: behind `serve --processes N` each has its own counters,
+            # and whichever process takes the connection answers.
+            "pid": os.getpid(),
             "sqs": request.app[COUNTERS].snapshot(),
             "limits": {
                 **request.app[LIMIT_COUNTERS].snapshot(),

@@ -82,6 +82,9 @@ class DeliveryCounters:
     not_held: int = 0
     # sharded: received notifications none of whose recipients had a stream here (dropped).
     dropped: int = 0
+    # sharded with several processes: notifications passed on to the shard for the recipients
+    # not held here, so that the process holding them receives it (`ShardedRouter.forward`).
+    forwarded: int = 0
     # instance: recipients with no live registry entry at send time (nothing queued for them).
     not_connected: int = 0
     # instance: sends to an instance queue that no longer exists (its process died).

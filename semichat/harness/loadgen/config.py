@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import json
+from dataclasses import asdict, dataclass, replace
 
 from semichat.settings import env_values
 
@@ -41,3 +42,15 @@ class LoadConfig:
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> LoadConfig:
         return cls(**env_values(cls, ENV_PREFIX, environ))
+
+
+def load_option(config: LoadConfig, send_seconds: float) -> str:
+    """`--semichat-load` of a Locust master, which Locust passes on to its workers: the config,
+    with the sending window relative (`send_seconds`) as a worker's clock may differ."""
+    return json.dumps({"load": asdict(config), "send_seconds": send_seconds})
+
+
+def config_from_option(value: str, now: float) -> LoadConfig:
+    """A worker's config from `--semichat-load`, sending until `send_seconds` after `now`."""
+    data = json.loads(value)
+    return replace(LoadConfig(**data["load"]), send_until=now + float(data["send_seconds"]))

@@ -1,7 +1,9 @@
 """Client-side event recording: one JSON-lines file per process, appended as things happen.
 
 Nothing is shared through memory, so the record is the same whether Locust runs one process,
-several, or a master with workers: the checker reads every file in the run's `events/`.
+several, or a master with workers: the checker reads every file in the run's `events/`. Workers
+on other machines (`semichat worker`) keep lines in memory instead and ship them to the master,
+which writes them there (`shipping.py`).
 """
 
 from __future__ import annotations
@@ -26,10 +28,13 @@ class Recorder:
 
     def record(self, type_: str, **fields: Any) -> dict[str, Any]:
         event = {"type": type_, "t": fields.pop("t", None) or time.time(), **fields}
-        line = json.dumps(event, separators=(",", ":"))
+        self.write(json.dumps(event, separators=(",", ":")))
+        return event
+
+    def write(self, line: str) -> None:
+        """Keep one event's JSON line (here: append it to this process's file)."""
         with self._lock:
             self._file.write(line + "\n")
-        return event
 
     def close(self) -> None:
         with self._lock:

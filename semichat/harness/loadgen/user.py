@@ -55,6 +55,29 @@ def _close_recorder(environment: Environment, **_: Any) -> None:
         _recorder.close()
 
 
+@events.init_command_line_parser.add_listener
+def _load_option(parser: Any) -> None:
+    parser.add_argument(
+        "--semichat-load",
+        default="",
+        help="the run's LoadConfig as JSON, sent by a master to its workers (shipping.py)",
+    )
+
+
+@events.init.add_listener
+def _distribute(environment: Environment, **_: Any) -> None:
+    """A master collects its workers' events; a worker ships them (`shipping.py`)."""
+    global _recorder
+    from semichat.harness.loadgen import shipping
+
+    def apply(config: LoadConfig) -> None:
+        ChatUser.config = config
+
+    shipper = shipping.install(environment, _config, apply)
+    if shipper is not None:
+        _recorder = shipper
+
+
 def _worker_index(environment: Environment) -> int:
     return int(getattr(environment.runner, "worker_index", 0) or 0)
 

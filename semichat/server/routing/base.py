@@ -34,24 +34,35 @@ class Envelope:
 
     notification: Notification
     recipients: tuple[str, ...]
+    # `sharded` with several processes: the processes that already handed this notification to
+    # the streams they hold, and how often it was passed on (see `ShardedRouter.forward`).
+    visited: tuple[str, ...] = ()
+    hops: int = 0
 
     def to_json(self) -> str:
         n = self.notification
-        return json.dumps(
-            {
-                "messageId": n.message_id,
-                "conversationId": n.conversation_id,
-                "recipients": list(self.recipients),
-            }
-        )
+        body: dict[str, object] = {
+            "messageId": n.message_id,
+            "conversationId": n.conversation_id,
+            "recipients": list(self.recipients),
+        }
+        if self.visited:
+            body.update(visited=list(self.visited), hops=self.hops)
+        return json.dumps(body)
 
     @classmethod
     def from_json(cls, body: str) -> Envelope:
         data = json.loads(body)
         recipients = data["recipients"]
-        if not isinstance(recipients, list):
-            raise ValueError("recipients must be a list")
-        return cls(Notification.from_json(body), tuple(str(r) for r in recipients))
+        visited = data.get("visited", [])
+        if not isinstance(recipients, list) or not isinstance(visited, list):
+            raise ValueError("recipients and visited must be lists")
+        return cls(
+            Notification.from_json(body),
+            tuple(str(r) for r in recipients),
+            tuple(str(v) for v in visited),
+            int(data.get("hops", 0)),
+        )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from semichat.server.metrics import DeliveryCounters
 from semichat.server.routing.base import Envelope
@@ -26,6 +26,18 @@ log = logging.getLogger("semichat.dispatcher")
 BACKOFF_MAX_S = 5.0
 
 
+class Forwarder(Protocol):
+    """Passes notifications on among processes that share a queue (`ShardedRouter`)."""
+
+    def seen(self, envelope: Envelope) -> bool:
+        """Whether this process already handed this notification to its streams."""
+        ...
+
+    async def forward(self, envelope: Envelope, missing: list[str]) -> None:
+        """Pass it on, or stop and count `missing` (recipients not held here) as not held."""
+        ...
+
+
 class Dispatcher:
     def __init__(
         self,
@@ -35,12 +47,16 @@ class Dispatcher:
         *,
         wait_seconds: int,
         recreate: Callable[[], Awaitable[str]],
+        forward: Forwarder | None = None,
     ) -> None:
         self._queues = queues
         self._hub = hub
         self._counters = counters
         self._wait = wait_seconds
         self._recreate = recreate
+        # Given: each notification also goes to `forward` (before the delete), which passes it
+        # on to the other processes; one this process has seen before is not handed off again.
+        self._forward = forward
 
     async def run(self, queue_url: str) -> None:
         """Poll `queue_url` until cancelled; survive errors with a capped backoff."""
@@ -74,15 +90,22 @@ class Dispatcher:
             except (ValueError, KeyError, TypeError):
                 log.warning("dropping a malformed notification from %s", queue_url)
                 continue
-            held = 0
-            for user in envelope.recipients:
+            missing: list[str] = []
+            seen = self._forward is not None and self._forward.seen(envelope)
+            for user in () if seen else envelope.recipients:
                 taken = self._hub.hand_off(user, envelope.notification)
                 self._counters.handed_off += taken
-                if taken:
-                    held += 1
-                else:
-                    self._counters.not_held += 1
-            if not held:
+                if not taken:
+                    missing.append(user)
+            if self._forward is not None:
+                try:
+                    await self._forward.forward(envelope, missing)
+                except Exception:
+                    log.warning("could not forward a notification", exc_info=True)
+                    self._counters.not_held += len(missing)
+                continue
+            self._counters.not_held += len(missing)
+            if len(missing) == len(envelope.recipients):
                 self._counters.dropped += 1
         if done:
             await self._queues.delete_batch(queue_url, done)

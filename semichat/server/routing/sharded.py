@@ -9,10 +9,18 @@ whichever process received it, so with several processes a recipient whose strea
 another process misses the notification on the wire (counted as `not_held`), and a
 notification none of whose recipients is here is dropped (`dropped`). A process cannot tell
 "held elsewhere" from "connected nowhere" without a registry (that is the `instance`
-strategy). So this strategy is whole on the wire only with one process, or with a load balancer
-that sends every user of a shard to the same process; otherwise only the clients' history
-refetch (on the next notification or reconnect) shows the message. Users connected nowhere get
-nothing queued: a notification for them is dropped by whoever receives it.
+strategy), nor whether a user it holds has more tabs on another process. So with several
+processes (`Settings.processes`, set by `serve --processes N`), each process that receives a
+notification hands it to its own streams (unless it had seen it already) and passes it on
+(`forward`): it sends it to the same shard again, naming the processes that have seen it
+(`visited`), and deletes the one it received. Whichever process receives the copy does the
+same, until every process has seen it or after `FORWARD_HOPS_PER_PROCESS * N` hops; only then
+are the recipients the last process did not hold counted `not_held`. The cost: every
+notification visits every process, and since a copy lands on a random one, that takes about
+P(ln P + 0.58) - 1 extra sends, receives and deletes per notification with P processes (2 for
+P = 2). Without `processes` set (one process, or processes started apart) nothing is forwarded
+and the weakness stays: only the clients' history refetch (on the next notification or
+reconnect) shows the message.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import uuid
 from collections.abc import Sequence
 
 from semichat.server.metrics import DeliveryCounters
@@ -33,6 +42,8 @@ from semichat.settings import Settings
 
 # Notifications are worthless after a few minutes: clients refetch history on reconnect.
 SHARD_RETENTION_SECONDS = 300
+# A forwarded copy lands on a random process: bound the hops (cost) at this many per process.
+FORWARD_HOPS_PER_PROCESS = 8
 
 
 def shard_of(user_id: str, shards: int) -> int:
@@ -58,6 +69,7 @@ class ShardedRouter:
         self._hub = LocalStreams(settings.wait_seconds)
         self._urls: dict[int, str] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self.process_id = uuid.uuid4().hex[:12]
 
     def shard_name(self, shard: int) -> str:
         prefix = validate_prefix(self._settings.queue_prefix)
@@ -84,6 +96,7 @@ class ShardedRouter:
                 self._counters,
                 wait_seconds=self._settings.wait_seconds,
                 recreate=lambda shard=shard: self._create(shard),
+                forward=self if self._settings.processes > 1 else None,
             )
             self._tasks.append(asyncio.create_task(dispatcher.run(self._urls[shard])))
 
@@ -105,6 +118,24 @@ class ShardedRouter:
                 for shard, users in by_shard.items()
             )
         )
+
+    def seen(self, envelope: Envelope) -> bool:
+        return self.process_id in envelope.visited
+
+    async def forward(self, envelope: Envelope, missing: list[str]) -> None:
+        """Pass a notification on to the other processes, unless every process has seen it or
+        it has hopped enough; then the recipients not held here are `not_held`."""
+        visited = envelope.visited
+        if self.process_id not in visited:
+            visited += (self.process_id,)
+        processes = self._settings.processes
+        if len(visited) >= processes or envelope.hops >= FORWARD_HOPS_PER_PROCESS * processes:
+            self._counters.not_held += len(missing)
+            return
+        # Every recipient goes on: one held here may have more tabs on another process.
+        onward = Envelope(envelope.notification, envelope.recipients, visited, envelope.hops + 1)
+        await self._send(shard_of(envelope.recipients[0], self._settings.shards), onward.to_json())
+        self._counters.forwarded += 1
 
     async def _send(self, shard: int, body: str) -> None:
         url = self._urls.get(shard) or await self._create(shard)
