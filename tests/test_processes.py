@@ -227,6 +227,8 @@ class FakeQueues:
     async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
         return f"url/{name}"
 
+    create_queue_patiently = create_queue
+
     async def send(self, url: str, body: str) -> None:
         self.sent.append(body)
 

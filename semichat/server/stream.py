@@ -165,28 +165,41 @@ async def _pump(
             elif poll is None:
                 failures = 0
     finally:
-        # asyncio.wait leaves its tasks running when the handler itself is cancelled (the
-        # client went away): the stream ends now, and neither its poll nor what it holds may
-        # stay invisible until the visibility timeout.
         closed.cancel()
-        for batch in held:
-            orphans.release_later(*batch)
-        if inbox is not None:
-            if handed is not None and handed.done() and not handed.cancelled():
-                orphans.release_later(*handed.result())  # taken, never added to `held`
-            elif handed is not None:
-                handed.cancel()
-            for leftover in orphans.close_inbox(user, inbox):
-                orphans.release_later(*leftover)
-        if poll is not None and poll.done() and not poll.cancelled() and not poll.exception():
-            orphans.release_later(subscription, list(poll.result()))  # done, never taken
-        elif poll is not None:
-            if settings.release_orphaned_polls:
-                orphans.adopt(poll, subscription, user)
-            else:
-                poll.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poll
+        await _hand_back(request, subscription, user, held, inbox, handed, poll)
+
+
+async def _hand_back(
+    request: web.Request,
+    subscription: Subscription,
+    user: str,
+    held: list[Batch],
+    inbox: asyncio.Queue[Batch] | None,
+    handed: asyncio.Future[Batch] | None,
+    poll: asyncio.Future[list[Delivery]] | None,
+) -> None:
+    """What an ending stream still holds goes back. asyncio.wait leaves its tasks running when
+    the handler itself is cancelled (the client went away): the stream ends now, and neither
+    its poll nor what it holds may stay invisible until the visibility timeout."""
+    orphans = request.app[ORPHANS]
+    for batch in held:
+        orphans.release_later(*batch)
+    if inbox is not None:
+        if handed is not None and handed.done() and not handed.cancelled():
+            orphans.release_later(*handed.result())  # taken, never added to `held`
+        elif handed is not None:
+            handed.cancel()
+        for leftover in orphans.close_inbox(user, inbox):
+            orphans.release_later(*leftover)
+    if poll is not None and poll.done() and not poll.cancelled() and not poll.exception():
+        orphans.release_later(subscription, list(poll.result()))  # done, never taken
+    elif poll is not None:
+        if request.app[SETTINGS].release_orphaned_polls:
+            orphans.adopt(poll, subscription, user)
+        else:
+            poll.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await poll
 
 
 async def _deliver(
