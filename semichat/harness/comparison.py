@@ -43,9 +43,10 @@ def latency_plot(summary: pd.DataFrame, path: Path, column: str = "view_p99_ms")
     labels = [" / ".join(str(x) for x in idx) for idx in s.index]
     err = [s["median"] - s["min"], s["max"] - s["median"]]
     ax.bar(labels, s["median"], yerr=err, capsize=4)
-    ax.set_ylabel(f"{column} (median, min to max over repeats)")
+    ax.set_ylabel("ms")
     ax.tick_params(axis="x", rotation=30)
-    return save_figure(fig, ax, f"{column} per routing / faults / users", None, path)
+    title = f"{column}: median over repeats, whiskers min to max"
+    return save_figure(fig, ax, title, None, path)
 
 
 def conclusion(summary: pd.DataFrame) -> str:

@@ -50,9 +50,12 @@ DYNAMODB_UNITS = {
     "write_per_message": 2 * 2 + 1,
     "read_per_message": 1.0,
     "read_per_recipient": 0.5,
-    # The `instance` strategy's connection registry: a put at connect, a delete at disconnect,
-    # a refresh every few minutes, and one query per send per recipient.
-    "registry_write_per_connected_hour": 2 + 60 / 5,
+    # The `instance` strategy's connection registry: a put at connect and a delete at
+    # disconnect (a connection a day, say), and its heartbeat: each connected user's entry
+    # rewritten every REGISTRY_TTL_SECONDS / 3 = 30 s by default (BatchWriteItem bills per
+    # item), 120 an hour; and one query per send per recipient.
+    "registry_write_per_connected_hour": 3600 / 30,
+    "registry_write_per_user_day": 2,
     "registry_read_per_recipient": 0.5,
 }
 
@@ -99,7 +102,9 @@ def _one(
     writes = messages * u["write_per_message"]
     reads = messages * (u["read_per_message"] + a.recipients_per_message * u["read_per_recipient"])
     if registry:
-        writes += users * a.connected_hours_per_day * 30 * u["registry_write_per_connected_hour"]
+        hours = users * a.connected_hours_per_day * 30
+        writes += hours * u["registry_write_per_connected_hour"]
+        writes += users * 30 * u["registry_write_per_user_day"]
         reads += messages * a.recipients_per_message * u["registry_read_per_recipient"]
     dynamodb_dollars = writes / 1e6 * p.dynamodb_write + reads / 1e6 * p.dynamodb_read
     return {
@@ -120,7 +125,12 @@ def measured_rates(idle: pd.DataFrame, chat: pd.DataFrame) -> pd.DataFrame:
     the median SQS requests per message of a `chat` sweep net of that idle cost (a chat run's
     users poll while they chat: of its requests R over U user-minutes, idle * U are not the
     messages'), over runs that were judged."""
-    idle_rate = idle[idle["judged"]].groupby("routing")["sqs_per_user_minute"].median()
+    idle = idle[idle["judged"]]
+    # The steady window's rate when the runs measured one (every stream open), else the run's.
+    column = "sqs_per_stream_minute_steady"
+    steady = idle[column] if column in idle else pd.Series(float("nan"), index=idle.index)
+    per_minute = steady.fillna(idle["sqs_per_user_minute"])
+    idle_rate = per_minute.groupby(idle["routing"]).median()
     judged = chat[chat["judged"]]
     baseline = judged["routing"].map(idle_rate)
     share = (1 - baseline / judged["sqs_per_user_minute"]).clip(lower=0)

@@ -196,6 +196,8 @@ def _sqs_columns(results: dict[str, Any]) -> dict[str, Any]:
         "sqs_requests": total,
         "sqs_per_message": round(total / sent, 2) if total is not None and sent else None,
         "sqs_per_user_minute": sqs.get("per_user_minute"),
+        # Per open stream per minute while every stream was open (away from ramp and drain).
+        "sqs_per_stream_minute_steady": (sqs.get("steady") or {}).get("per_stream_minute"),
         "queues_created": requests.get("create_queue"),
     }
 
@@ -228,4 +230,5 @@ SUMMARY_COLUMNS = (
     "view_p99_ms",
     "sqs_per_message",
     "sqs_per_user_minute",
+    "sqs_per_stream_minute_steady",
 )
