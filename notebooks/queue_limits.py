@@ -31,6 +31,7 @@ queues = 1200
 step = 200
 users = [1_000, 10_000, 100_000, 1_000_000]
 processes = 4
+quota = 2
 
 # %%
 # %matplotlib inline
@@ -38,7 +39,7 @@ import boto3
 import pandas as pd
 
 from semichat.aws.embedded import start_backend_process, stop_backend_process
-from semichat.harness.queue_limits import Ramp, queues_needed, ramp
+from semichat.harness.queue_limits import Ramp, queues_needed, quota_hit, ramp
 
 started = None
 if not endpoint:
@@ -60,6 +61,16 @@ steps
 # %%
 ax = steps.plot(x="queues", y=["create_p50_ms", "create_p99_ms", "first_notification_ms"])
 ax.set_ylabel("ms")
+
+# %% [markdown]
+# ## An account's queue quota, reached
+# The nemesis's `queue_quota` makes SQS refuse CreateQueue past `quota` queues (as an
+# organisation's guardrail would): with one queue per user, the next new user's stream gets a
+# JSON 503 naming the quota, while the first users chat on.
+
+# %%
+pd.set_option("display.max_colwidth", 200)
+quota_hit(quota, quota + 2)
 
 # %% [markdown]
 # ## Queues each strategy holds

@@ -101,3 +101,4 @@ def test_queue_limits_runs_on_its_defaults(tmp_path: Path) -> None:
     text = _execute("queue_limits", tmp_path)
     # moto, like AWS, cuts an unpaged ListQueues at 1,000 while paging finds them all.
     assert "listed_unpaged" in text and "1200" in text
+    assert "the queue quota is reached" in text and "503" in text

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from semichat.aws.embedded import start_backend_process, stop_backend_process
-from semichat.harness.queue_limits import Ramp, queues_needed, ramp
+from semichat.harness.queue_limits import Ramp, queues_needed, quota_hit, ramp
 
 from .conftest import emulator_client
 
@@ -40,3 +40,10 @@ def test_queues_needed_follow_each_strategy() -> None:
     n = queues_needed(users=10_000, processes=3, shards=8)
     assert n["per_user_queue"] == n["preprovisioned"] == n["fifo"] == 10_000
     assert n["sharded"] == 8 and n["instance"] == 3
+
+
+def test_users_past_the_queue_quota_get_a_json_503_naming_it() -> None:
+    rows = quota_hit(quota=1, users=3)
+    assert list(rows["status"]) == [200, 503, 503]
+    assert rows["says"].iloc[0] == "event: ready"
+    assert all("quota" in said and said.startswith("{") for said in rows["says"].iloc[1:])

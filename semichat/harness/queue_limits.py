@@ -14,6 +14,7 @@ import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -119,3 +120,33 @@ def queues_needed(users: int, processes: int, shards: int = 16) -> dict[str, int
         "sharded": shards,
         "instance": processes,
     }
+
+
+def quota_hit(quota: int = 2, users: int = 4, run_dir: Path | None = None) -> pd.DataFrame:
+    """What users meet when the account's queue quota is reached: a `semichat serve` with the
+    nemesis's `queue_quota` (on its own embedded backend), and one stream opened per user in
+    turn. One row per user: the stream's status and the first thing it said."""
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    from semichat.harness.server_process import ServerProcess
+
+    with tempfile.TemporaryDirectory() as scratch:
+        server = ServerProcess("embedded", run_dir or Path(scratch), f"queue_quota={quota}")
+        server.start()
+        rows = []
+        try:
+            for i in range(users):
+                request = urllib.request.Request(
+                    f"{server.target}/api/chat/stream", headers={"x-user-id": f"quota-u{i}"}
+                )
+                try:
+                    with urllib.request.urlopen(request, timeout=10) as resp:
+                        status, first = resp.status, resp.readline().decode().strip()
+                except urllib.error.HTTPError as exc:
+                    status, first = exc.code, exc.read().decode().strip()
+                rows.append({"user": f"quota-u{i}", "status": status, "says": first[:160]})
+        finally:
+            server.stop()
+    return pd.DataFrame(rows)
