@@ -128,7 +128,7 @@ def sqs_per_user_minute(before: dict[str, Any], after: dict[str, Any], n: int, s
 
 
 def start_profilers(out: Path | None, server: int, backend: int, n: int) -> list[Any]:
-    """py-spy on the server and the backend during the chat;
+    """py-spy on the server and the backend during the idle window and the chat;
     collapsed stacks (`*.txt`, one line per stack with its sample count) for `--profile`."""
     if out is None:
         return []
@@ -194,7 +194,8 @@ async def run_once(args: argparse.Namespace, n: int) -> None:
         failures = [f for c in connected for f in c["failed"]]
         print(f"routing {args.routing}, N={n}, load average {os.getloadavg()[0]:.2f}")
         print(
-            f"  connected   {ready} of {n} in {last - started:.1f} s; failed {len(failures)}"
+            f"  connected   {ready} of {n} in {last - started:.1f} s; failed {len(failures)}, "
+            f"retried {sum(c['retries'] for c in connected)} times"
             + (f" ({sorted(set(failures))[:3]})" if failures else "")
         )
         server_kb = (held[0] - base[0]) / 1024 / max(ready, 1)
@@ -204,6 +205,7 @@ async def run_once(args: argparse.Namespace, n: int) -> None:
             f"{backend_kb:.1f} KB; totals {held[0] >> 20} MB + {held[1] >> 20} MB)"
         )
         settings = Settings(endpoint_url=endpoint)
+        profilers = start_profilers(args.profile, server.proc.pid, backend.pid, n)
         metrics0, t0 = get_json(f"{server.target}/metrics"), time.monotonic()
         raw_task = asyncio.create_task(raw_round_trips(settings, args.raw))
         await asyncio.sleep(args.idle)
@@ -213,7 +215,6 @@ async def run_once(args: argparse.Namespace, n: int) -> None:
             f" over {t1 - t0:.0f} s"
         )
         print(f"  raw SQS     send -> long-poll receipt: {quantiles(await raw_task)}")
-        profilers = start_profilers(args.profile, server.proc.pid, backend.pid, n)
         for _, c in clients:
             c.send("chat")
         chatted = [(await recv(c))[1] for _, c in clients]

@@ -24,6 +24,7 @@ from aiohttp import ClientSession, ClientTimeout, TCPConnector
 # Opening streams all at once would make the server's accept queue and the backend's first-use
 # work (a queue or a registry write per user) the only thing measured; this many at a time.
 CONNECT_CONCURRENCY = 200
+RETRIES = 5
 
 
 @dataclass
@@ -41,6 +42,7 @@ class StreamRecord:
     ready_at: float | None = None
     pings: list[float] = field(default_factory=list)
     failed: str | None = None
+    retries: int = 0
 
 
 @dataclass
@@ -61,38 +63,47 @@ def raise_fd_limit() -> tuple[int, int]:
 async def hold_stream(
     http: ClientSession, user: str, state: WorkerState, ready: asyncio.Semaphore
 ) -> None:
-    """Open the user's stream and read it until cancelled, recording pings and messages."""
+    """Open the user's stream and read it until cancelled, recording pings and messages; a
+    503 or 429 is retried after its `Retry-After`, as the widget does (`RETRIES` times)."""
     record = state.streams.setdefault(user, StreamRecord())
-    released = False
     try:
-        async with http.get(
-            "/api/chat/stream", headers={"x-user-id": user, "Accept-Encoding": "identity"}
-        ) as resp:
-            if resp.status != 200:
-                record.failed = f"HTTP {resp.status}"
+        for _ in range(RETRIES + 1):
+            async with http.get(
+                "/api/chat/stream", headers={"x-user-id": user, "Accept-Encoding": "identity"}
+            ) as resp:
+                if resp.status in (429, 503):
+                    record.retries += 1
+                    await asyncio.sleep(float(resp.headers.get("Retry-After", "1")))
+                    continue
+                if resp.status != 200:
+                    record.failed = f"HTTP {resp.status}"
+                    return
+                await read_stream(resp, user, record, state, ready)
+                record.failed = "stream ended"
                 return
-            event = ""
-            async for raw in resp.content:
-                now = time.time()
-                if raw.startswith(b":"):
-                    record.pings.append(now)
-                elif raw.startswith(b"event: "):
-                    event = raw[7:].strip().decode()
-                    if event == "ready" and record.ready_at is None:
-                        record.ready_at = now
-                        ready.release()
-                        released = True
-                elif raw.startswith(b"id: "):
-                    message_id = raw[4:].strip().decode()
-                    state.received.setdefault(message_id, {}).setdefault(user, now)
-            record.failed = "stream ended"
+        record.failed = "HTTP 503 after retries"
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # a refused or dropped connection is a finding, not a crash
         record.failed = type(exc).__name__
     finally:
-        if not released:
+        if record.ready_at is None:
             ready.release()
+
+
+async def read_stream(
+    resp: Any, user: str, record: StreamRecord, state: WorkerState, ready: asyncio.Semaphore
+) -> None:
+    async for raw in resp.content:
+        now = time.time()
+        if raw.startswith(b":"):
+            record.pings.append(now)
+        elif raw.startswith(b"event: ready") and record.ready_at is None:
+            record.ready_at = now
+            ready.release()
+        elif raw.startswith(b"id: "):
+            message_id = raw[4:].strip().decode()
+            state.received.setdefault(message_id, {}).setdefault(user, now)
 
 
 async def create_conversations(http: ClientSession, plan: WorkerPlan) -> list[str]:
@@ -168,6 +179,7 @@ def summarise(
         "dropped_after_ready": sum(
             1 for r in state.streams.values() if r.failed and r.ready_at is not None
         ),
+        "retries": sum(r.retries for r in state.streams.values()),
         "pings": {u: [r.ready_at, *r.pings] for u, r in state.streams.items() if r.ready_at},
         "latencies": latencies,
         "missing": missing,

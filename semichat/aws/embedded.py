@@ -32,6 +32,9 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
 
     from moto.server import ThreadedMotoServer
 
+    from semichat.aws import moto_patches
+
+    moto_patches.apply()
     # One werkzeug access line per AWS call would drown the chat server's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
