@@ -1,13 +1,12 @@
 """What the embedded backend changes in moto, each with the measurement that justified it.
 
 - TransactWriteItems: moto deep-copies every table a transaction touches before it starts, to
-  roll back on failure. The Messages and Idempotency tables grow with every send, so each send
-  cost more than the last: with 100 chatting users the copies were most of the backend's CPU
-  (py-spy of `semichat backend` during `semichat simulate --scenario chat --users 100`), and a
-  concurrent write could break the copy ("dictionary changed size during iteration", a 500).
-  Here a transaction keeps a copy of the items it touches only, and a cancelled one restores
-  those items alone. That is also what DynamoDB does: moto's whole-table restore erased what
-  other requests wrote meanwhile (see README, Faults).
+  roll back on failure. Under concurrent sends the copy was 7.5 % of the backend's time
+  (py-spy of `semichat backend` during `benchmarks/bench_streams.py`, 10 sends a second), and
+  a write landing during the copy broke it ("dictionary changed size during iteration", a 500
+  the client retried: 4 to 9 a run). Here a transaction copies the items it touches only, and
+  a cancelled one restores those items alone. That is also what DynamoDB does: moto's
+  whole-table restore erased what other requests wrote meanwhile (see README, Faults).
 """
 
 from __future__ import annotations
