@@ -1,6 +1,6 @@
 """The embedded backend's TransactWriteItems (patched in `semichat/aws/moto_patches.py`) keeps
 DynamoDB's semantics: a cancelled transaction leaves no trace of itself and erases nothing it
-did not touch."""
+did not touch; a query reads its own partition, in order.
 
 from __future__ import annotations
 
@@ -54,3 +54,47 @@ def test_a_committed_transaction_writes_every_item(dynamodb: Any) -> None:
     table = _table(dynamodb)
     dynamodb.transact_write_items(TransactItems=[_put(table, "a"), _put(table, "b")])
     assert _keys(dynamodb, table) == {"a", "b"}
+
+
+def test_a_query_reads_its_partition_in_order_and_pages(dynamodb: Any) -> None:
+    table = f"q{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "p", "KeyType": "HASH"},
+            {"AttributeName": "r", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "p", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for p in ("a", "b", "c"):
+        for r in ("3", "1", "2", "5", "4"):
+            dynamodb.put_item(TableName=table, Item={"p": {"S": p}, "r": {"S": r}})
+
+    def query(**kwargs: Any) -> dict[str, Any]:
+        return dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="p = :p",
+            ExpressionAttributeValues={":p": {"S": "b"}},
+            ConsistentRead=True,
+            **kwargs,
+        )
+
+    def ranges(resp: dict[str, Any]) -> list[str]:
+        assert {i["p"]["S"] for i in resp["Items"]} <= {"b"}
+        return [i["r"]["S"] for i in resp["Items"]]
+
+    assert ranges(query()) == ["1", "2", "3", "4", "5"]
+    first = query(ScanIndexForward=False, Limit=2)
+    assert ranges(first) == ["5", "4"]
+    rest = query(ScanIndexForward=False, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert ranges(rest) == ["3", "2", "1"]
+    none = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="p = :p",
+        ExpressionAttributeValues={":p": {"S": "nobody"}},
+    )
+    assert none["Items"] == []
