@@ -1,6 +1,7 @@
-"""The embedded backend's TransactWriteItems and Query (patched in `semichat/aws/moto_patches.py`) keeps
-DynamoDB's semantics: a cancelled transaction leaves no trace of itself and erases nothing it
-did not touch; a query reads its own partition, in order."""
+"""The embedded backend's TransactWriteItems and Query (patched in
+`semichat/aws/moto_patches.py`) keep DynamoDB's semantics: a cancelled transaction leaves no
+trace of itself and erases nothing it did not touch; a query reads its own partition, in
+order."""
 
 from __future__ import annotations
 
