@@ -164,6 +164,24 @@ def stop_profilers(profilers: list[subprocess.Popen[bytes]]) -> None:
     profilers.clear()
 
 
+def report_chat(chatted: list[dict[str, Any]], end: float) -> None:
+    """Heartbeat lag over the whole hold, then the chat's send times and latencies."""
+    pings = {u: p for c in chatted for u, p in c["pings"].items()}
+    print(
+        f"  heartbeat   lag {quantiles(heartbeat_lags(pings, end))}; streams dropped "
+        f"{sum(c['dropped_after_ready'] for c in chatted)}"
+    )
+    latencies = [x for c in chatted for x in c["latencies"]]
+    stored = sum(c["sends_stored"] for c in chatted)
+    print(f"  send        answered {quantiles([x for c in chatted for x in c['send_times']])}")
+    print(
+        f"  chat        {quantiles(latencies)}; {stored} of "
+        f"{sum(c['sends_attempted'] for c in chatted)} sends stored, "
+        f"{sum(c['missing'] for c in chatted)} notifications missing "
+        f"(load average {os.getloadavg()[0]:.2f})"
+    )
+
+
 async def run_once(args: argparse.Namespace, n: int) -> None:
     backend, endpoint = start_backend_process()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-streams-"))
@@ -219,20 +237,7 @@ async def run_once(args: argparse.Namespace, n: int) -> None:
             c.send("chat")
         chatted = [(await recv(c))[1] for _, c in clients]
         end = time.time()
-        pings = {u: p for c in chatted for u, p in c["pings"].items()}
-        print(
-            f"  heartbeat   lag {quantiles(heartbeat_lags(pings, end))}; streams dropped "
-            f"{sum(c['dropped_after_ready'] for c in chatted)}"
-        )
-        latencies = [x for c in chatted for x in c["latencies"]]
-        stored = sum(c["sends_stored"] for c in chatted)
-        print(f"  send        answered {quantiles([x for c in chatted for x in c['send_times']])}")
-        print(
-            f"  chat        {quantiles(latencies)}; {stored} of "
-            f"{sum(c['sends_attempted'] for c in chatted)} sends stored, "
-            f"{sum(c['missing'] for c in chatted)} notifications missing "
-            f"(load average {os.getloadavg()[0]:.2f})"
-        )
+        report_chat(chatted, end)
         stop_profilers(profilers)
         for _, c in clients:
             c.send("stop")
