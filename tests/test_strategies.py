@@ -321,6 +321,21 @@ async def test_instance_registers_streams_and_forgets_them(
 
 
 @only("instance")
+async def test_instance_streams_opening_together_share_registry_writes(
+    app_client: Client, dynamodb: Any, routed_settings: Settings
+) -> None:
+    users = [f"storm{i}" for i in range(30)]
+    before = (await metrics(app_client))["delivery"]["registry_writes"]
+    streams = await asyncio.gather(*(open_stream(app_client, u) for u in users))
+    writes = (await metrics(app_client))["delivery"]["registry_writes"] - before
+    # Each stream was registered before its `ready`, in fewer requests than streams.
+    assert all(len(registry_items(dynamodb, routed_settings, u)) == 1 for u in users)
+    assert writes < len(users)
+    for s in streams:
+        s.close()
+
+
+@only("instance")
 async def test_instance_queues_nothing_for_a_user_connected_nowhere(app_client: Client) -> None:
     conversation = await new_conversation(app_client, "alice", "bob")
     assert (await send(app_client, "alice", conversation, "nobody", "k1")).status == 201

@@ -32,8 +32,11 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
 
     from moto.server import ThreadedMotoServer
 
+    from semichat.aws import moto_patches
     from semichat.aws.moto_atomic import make_conditional_writes_atomic
 
+    moto_patches.apply()
+    # After the patches, so that the lock covers a patched transaction's snapshot and restore.
     make_conditional_writes_atomic()
     # One werkzeug access line per AWS call would drown the chat server's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

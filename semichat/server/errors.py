@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from botocore.exceptions import ClientError
+from botocore.exceptions import ConnectionError as BackendConnectionError
 
 log = logging.getLogger("semichat.errors")
 
@@ -116,6 +117,12 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         request.app[REFUSALS][cause] += 1
         log.warning("refused %s %s: %s", request.method, request.path, message)
         return error_response(503, message)
+    except BackendConnectionError as exc:
+        # The backend did not take the connection in time (an emulator's accept queue full
+        # under 10,000 streams connecting, in `benchmarks/bench_streams.py`): not our bug.
+        request.app[REFUSALS]["unreachable"] += 1
+        log.warning("backend unreachable on %s %s: %s", request.method, request.path, exc)
+        return error_response(503, "the backend did not answer; retry shortly", retry_after=1)
     except Exception:
         log.exception("unhandled error on %s %s", request.method, request.path)
         return error_response(500, "internal error")

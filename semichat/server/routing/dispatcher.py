@@ -24,6 +24,11 @@ from semichat.server.sqs import SqsQueues, is_missing_queue
 log = logging.getLogger("semichat.dispatcher")
 
 BACKOFF_MAX_S = 5.0
+# Deletes run beside the next receive instead of before it: waiting for each batch's delete
+# halved how many notifications one poller took from a busy backend, and the shared queue's
+# backlog grew until notifications were lost (`semichat simulate --scenario chat --users 100
+# --routing instance` on the embedded backend). At most this many at once.
+MAX_PENDING_DELETES = 4
 
 
 class Forwarder(Protocol):
@@ -57,6 +62,8 @@ class Dispatcher:
         # Given: each notification also goes to `forward` (before the delete), which passes it
         # on to the other processes; one this process has seen before is not handed off again.
         self._forward = forward
+        self._deletes: set[asyncio.Task[None]] = set()
+        self._delete_slots = asyncio.Semaphore(MAX_PENDING_DELETES)
 
     async def run(self, queue_url: str) -> None:
         """Poll `queue_url` until cancelled; survive errors with a capped backoff."""
@@ -108,4 +115,17 @@ class Dispatcher:
             if len(missing) == len(envelope.recipients):
                 self._counters.dropped += 1
         if done:
-            await self._queues.delete_batch(queue_url, done)
+            # Handed off already: from here the process owns them, whenever the delete lands.
+            await self._delete_slots.acquire()
+            task = asyncio.create_task(self._delete(queue_url, done))
+            self._deletes.add(task)
+            task.add_done_callback(self._deletes.discard)
+
+    async def _delete(self, queue_url: str, receipt_handles: list[str]) -> None:
+        try:
+            await self._queues.delete_batch(queue_url, receipt_handles)
+        except Exception as exc:
+            # They come back after the visibility timeout: duplicates, which clients drop.
+            log.warning("dispatcher delete failed: %s", exc)
+        finally:
+            self._delete_slots.release()

@@ -37,8 +37,12 @@ class LocalSubscription:
     async def receive(self) -> list[Delivery]:
         if self.closed:
             return []
+        # asyncio.timeout, not wait_for: wait_for wraps the get in a task of its own and
+        # cancels it on every timeout; with 10,000 idle streams each timing out every 20 s
+        # that was about half the server's CPU (py-spy, `benchmarks/bench_streams.py`).
         try:
-            first = await asyncio.wait_for(self._pending.get(), self._wait)
+            async with asyncio.timeout(self._wait):
+                first = await self._pending.get()
         except TimeoutError:
             return []
         items = [first]

@@ -1,0 +1,154 @@
+"""What the embedded backend changes in moto, each with the measurement that justified it.
+
+- TransactWriteItems: moto deep-copies every table a transaction touches before it starts, to
+  roll back on failure. Under concurrent sends the copy was 7.5 % of the backend's time
+  (py-spy of `semichat backend` during `benchmarks/bench_streams.py`, 10 sends a second), and
+  a write landing during the copy broke it ("dictionary changed size during iteration", a 500
+  the client retried: 4 to 9 a run). Here a transaction copies the items it touches only, and
+  a cancelled one restores those items alone. That is also what DynamoDB does: moto's
+  whole-table restore erased what other requests wrote meanwhile (see README, Faults).
+- Query on a table's own key: moto lists and sorts every item of the table, then keeps the
+  partition asked for, so each history read and each registry look-up cost as much as the
+  table is large (10,000 registry entries; thousands of messages in a chat run). DynamoDB
+  reads the one partition; here too. With 10,000 streams held (`instance`), Query was 70 % of
+  the backend's time (py-spy, `bench_streams`), all of it listing and sorting the table.
+- ReceiveMessage: for each message it considers, moto checks retention by computing all the
+  queue's attributes, counting every message of the queue (visible, delayed, in flight) each
+  time: a receive cost the square of the backlog. With 100 chatting users over one instance
+  queue, that was 23 % of the backend's time (py-spy, `semichat simulate --scenario chat
+  --users 100 --routing instance`), and the backlog grew until notifications were lost. Here
+  the check reads the retention period alone.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import threading
+import time
+import types
+from typing import Any
+
+from moto.dynamodb import models as dynamodb_models
+from moto.dynamodb.models.table import Table
+
+
+def _no_table_copies() -> types.SimpleNamespace:
+    """A stand-in for the `copy` module inside moto's DynamoDB backend: tables are not copied
+    (the transaction's own items are, by the wrapper below); everything else is."""
+
+    def deepcopy(value: Any, memo: dict[int, Any] | None = None) -> Any:
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    return types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
+
+
+def _touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+    keys = []
+    for item in transact_items:
+        for op_type, op in item.items():
+            table_name = op.get("TableName")
+            if table_name not in backend.tables:
+                continue
+            if op_type == "Put":
+                table = backend.tables[table_name]
+                attrs = op["Item"]
+                key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+                if table.range_key_attr is not None:
+                    key[table.range_key_attr] = attrs.get(table.range_key_attr)
+            else:
+                key = op.get("Key")
+            if key and all(v is not None for v in key.values()):
+                keys.append((table_name, key))
+    return keys
+
+
+def _snapshot(backend: Any, keys: list[tuple[str, Any]]) -> list[tuple[str, Any, Any]]:
+    saved = []
+    for table_name, key in keys:
+        try:
+            current = backend.get_item(table_name, key)
+        except Exception:
+            current = None
+        saved.append((table_name, key, copy.deepcopy(current)))
+    return saved
+
+
+def _restore(backend: Any, saved: list[tuple[str, Any, Any]]) -> None:
+    for table_name, key, before in reversed(saved):
+        if before is None:
+            backend.delete_item(table_name, key)
+        else:
+            backend.put_item(table_name, before.to_json()["Attributes"])
+
+
+# The partition the query running in this thread asks for (moto serves each request on a
+# thread of its own): `all_items` lists only that partition while it is set.
+_partition = threading.local()
+
+
+def _patch_query() -> None:
+    query, all_items = Table.query, Table.all_items
+
+    @functools.wraps(query)
+    def partition_query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
+        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+        if index_name is not None or hash_key is None:
+            return query(self, hash_key, *args, **kwargs)
+        _partition.scope = (self, hash_key)
+        try:
+            return query(self, hash_key, *args, **kwargs)
+        finally:
+            _partition.scope = None
+
+    @functools.wraps(all_items)
+    def partition_items(self: Table) -> list[Any]:
+        scope = getattr(_partition, "scope", None)
+        if scope is None or scope[0] is not self:
+            return all_items(self)
+        bucket = self.items.get(scope[1])  # .get: items is a defaultdict
+        if bucket is None:
+            return []
+        if not self.range_key_attr:
+            return [bucket]
+        return sorted(bucket.values(), key=lambda item: item.range_key)
+
+    Table.query = partition_query  # type: ignore[method-assign]
+    Table.all_items = partition_items  # type: ignore[method-assign]
+
+
+def _patch_retention_check() -> None:
+    from moto.sqs.models import SQSBackend
+
+    def is_message_valid_based_on_retention_period(
+        self: Any, queue_name: str, message: Any
+    ) -> bool:
+        retention = int(self.get_queue(queue_name).message_retention_period)
+        return bool(retention + message.sent_timestamp / 1000 > time.time())
+
+    SQSBackend.is_message_valid_based_on_retention_period = (  # type: ignore[method-assign]
+        is_message_valid_based_on_retention_period
+    )
+
+
+def apply() -> None:
+    """Patch moto in this process (the embedded backend's own; idempotent)."""
+    backend_class = dynamodb_models.DynamoDBBackend
+    original = backend_class.transact_write_items
+    if getattr(original, "_semichat_patched", False):
+        return
+    dynamodb_models.copy = _no_table_copies()  # type: ignore[attr-defined]
+
+    @functools.wraps(original)
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        saved = _snapshot(self, _touched_keys(self, transact_items))
+        try:
+            original(self, transact_items)
+        except Exception:
+            _restore(self, saved)
+            raise
+
+    transact_write_items._semichat_patched = True  # type: ignore[attr-defined]
+    backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    _patch_query()
+    _patch_retention_check()

@@ -1,0 +1,101 @@
+"""The embedded backend's TransactWriteItems and Query (patched in
+`semichat/aws/moto_patches.py`) keep DynamoDB's semantics: a cancelled transaction leaves no
+trace of itself and erases nothing it did not touch; a query reads its own partition, in
+order."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def _table(dynamodb: Any) -> str:
+    name = f"tx{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
+def _put(table: str, key: str, condition: str | None = None) -> dict[str, Any]:
+    op: dict[str, Any] = {"TableName": table, "Item": {"k": {"S": key}, "v": {"S": "new"}}}
+    if condition:
+        op["ConditionExpression"] = condition
+    return {"Put": op}
+
+
+def _keys(dynamodb: Any, table: str) -> set[str]:
+    return {i["k"]["S"] for i in dynamodb.scan(TableName=table, ConsistentRead=True)["Items"]}
+
+
+def test_a_cancelled_transaction_undoes_its_own_writes_only(dynamodb: Any) -> None:
+    table = _table(dynamodb)
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "taken"}, "v": {"S": "old"}})
+    dynamodb.put_item(TableName=table, Item={"k": {"S": "other"}, "v": {"S": "old"}})
+    with pytest.raises(ClientError) as raised:
+        dynamodb.transact_write_items(
+            TransactItems=[
+                _put(table, "fresh"),
+                _put(table, "taken", "attribute_not_exists(k)"),
+            ]
+        )
+    assert raised.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert _keys(dynamodb, table) == {"taken", "other"}
+    item = dynamodb.get_item(TableName=table, Key={"k": {"S": "taken"}})["Item"]
+    assert item["v"]["S"] == "old"
+
+
+def test_a_committed_transaction_writes_every_item(dynamodb: Any) -> None:
+    table = _table(dynamodb)
+    dynamodb.transact_write_items(TransactItems=[_put(table, "a"), _put(table, "b")])
+    assert _keys(dynamodb, table) == {"a", "b"}
+
+
+def test_a_query_reads_its_partition_in_order_and_pages(dynamodb: Any) -> None:
+    table = f"q{uuid.uuid4().hex[:8]}"
+    dynamodb.create_table(
+        TableName=table,
+        KeySchema=[
+            {"AttributeName": "p", "KeyType": "HASH"},
+            {"AttributeName": "r", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "p", "AttributeType": "S"},
+            {"AttributeName": "r", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    for p in ("a", "b", "c"):
+        for r in ("3", "1", "2", "5", "4"):
+            dynamodb.put_item(TableName=table, Item={"p": {"S": p}, "r": {"S": r}})
+
+    def query(**kwargs: Any) -> dict[str, Any]:
+        return dynamodb.query(
+            TableName=table,
+            KeyConditionExpression="p = :p",
+            ExpressionAttributeValues={":p": {"S": "b"}},
+            ConsistentRead=True,
+            **kwargs,
+        )
+
+    def ranges(resp: dict[str, Any]) -> list[str]:
+        assert {i["p"]["S"] for i in resp["Items"]} <= {"b"}
+        return [i["r"]["S"] for i in resp["Items"]]
+
+    assert ranges(query()) == ["1", "2", "3", "4", "5"]
+    first = query(ScanIndexForward=False, Limit=2)
+    assert ranges(first) == ["5", "4"]
+    rest = query(ScanIndexForward=False, ExclusiveStartKey=first["LastEvaluatedKey"])
+    assert ranges(rest) == ["3", "2", "1"]
+    none = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="p = :p",
+        ExpressionAttributeValues={":p": {"S": "nobody"}},
+    )
+    assert none["Items"] == []
