@@ -40,6 +40,7 @@ from typing import Any
 import numpy as np
 import psutil
 
+from benchmarks.bench_fanout import quantiles
 from benchmarks.stream_clients import WorkerPlan, raise_fd_limit, worker_main
 from semichat.aws.clients import open_clients
 from semichat.aws.embedded import start_backend_process, stop_backend_process
@@ -48,14 +49,6 @@ from semichat.settings import ROUTINGS, Settings
 
 HEARTBEAT_S = 10.0
 PHASE_TIMEOUT_S = 600.0
-
-
-def quantiles(values_s: list[float]) -> str:
-    ms = np.array(values_s) * 1000
-    if not len(ms):
-        return "no samples"
-    p50, p99 = np.percentile(ms, [50, 99])
-    return f"p50 {p50:6.0f} ms  p99 {p99:6.0f} ms  max {ms.max():6.0f} ms  (n={len(ms)})"
 
 
 def rss(pid: int) -> int:

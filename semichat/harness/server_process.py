@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,9 +24,10 @@ class ServerStartError(Exception):
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port, as the supervisor picks one for its children."""
+    from semichat.server.supervisor import free_port as free_port_on
+
+    return free_port_on("127.0.0.1")
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
