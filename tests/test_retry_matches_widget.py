@@ -7,6 +7,7 @@ import re
 from importlib import resources
 
 from semichat.harness.loadgen import retry
+from semichat.harness.loadgen.retry import STREAM_BACKOFF_BASE_S, StreamRetry
 
 WIDGET = (resources.files("semichat") / "static" / "widget.js").read_text()
 
@@ -47,3 +48,20 @@ def test_what_is_retried_is_what_the_widget_retries() -> None:
     assert [retry.send_retryable(s) for s in (None, 500, 503, 429, 400, 403, 422, 200)] == [
         True, True, True, True, False, False, False, False,
     ]  # fmt: skip
+
+
+def test_a_stream_that_opened_is_retried_at_once_however_many_cuts_came_before() -> None:
+    # widget.js: onopen zeroes the attempt; onerror waits backoffDelay(this.attempt++).
+    assert "this.attempt = 0;" in WIDGET.split("source.onopen")[1].split("};")[0]
+    assert "backoffDelay(this.attempt++, STREAM_BACKOFF)" in WIDGET
+    retry, rng = StreamRetry(), random.Random(2)
+    for _cut in range(6):
+        retry.opened()
+        assert retry.next_delay(rng) <= STREAM_BACKOFF_BASE_S
+    # Failures to open in a row back off: 0.5, 1, 2, 4, 8, then the 10 s cap.
+    retry = StreamRetry()
+    ceilings = [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    waits = [retry.next_delay(rng) for _ in ceilings]
+    assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True)), waits
+    retry.opened()
+    assert retry.next_delay(rng) <= STREAM_BACKOFF_BASE_S

@@ -32,3 +32,23 @@ def send_retryable(status: int | None) -> bool:
     """widget.js `deliver`: retry after a network error (no status), a 5xx or a 429; any other
     answer is final."""
     return status is None or status >= 500 or status == 429
+
+
+class StreamRetry:
+    """widget.js `SharedStream`: `onopen` zeroes the attempt and each `onerror` waits
+    `backoffDelay(attempt++)`. A stream that opened and was then cut (a platform's cut, a lost
+    write) is retried after 0.25 to 0.5 s however many cuts came before it; only failures to
+    open in a row back off further."""
+
+    def __init__(self, base_s: float = STREAM_BACKOFF_BASE_S, cap_s: float = STREAM_BACKOFF_CAP_S):
+        self.base_s = base_s
+        self.cap_s = cap_s
+        self.attempt = 0
+
+    def opened(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self, rng: random.Random | None = None) -> float:
+        delay = backoff_delay(self.attempt, self.base_s, self.cap_s, rng)
+        self.attempt += 1
+        return delay

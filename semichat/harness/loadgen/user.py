@@ -27,6 +27,7 @@ from semichat.harness.loadgen.retry import (
     SEND_BACKOFF_BASE_S,
     SEND_BACKOFF_CAP_S,
     STREAM_BACKOFF_BASE_S,
+    StreamRetry,
     backoff_delay,
     send_retryable,
 )
@@ -110,19 +111,14 @@ class Tab:
             pass
 
     def _stream_loop(self) -> None:
-        failures = 0
+        retry = StreamRetry(STREAM_BACKOFF_BASE_S, self.user.config.backoff_max)
         while not self.stopping:
-            ok = self._one_stream()
+            self._one_stream(retry)
             if self.stopping:
                 return
-            # widget.js: a stream that had opened retries after 0.25 to 0.5 s, and each failure
-            # in a row doubles that, up to the cap.
-            failures = 0 if ok else failures + 1
-            gevent.sleep(
-                backoff_delay(failures, STREAM_BACKOFF_BASE_S, self.user.config.backoff_max)
-            )
+            gevent.sleep(retry.next_delay())
 
-    def _one_stream(self) -> bool:
+    def _one_stream(self, retry: StreamRetry) -> None:
         user = self.user
         stream_id = uuid.uuid4().hex[:12]
         reason = "server closed"
@@ -141,7 +137,7 @@ class Tab:
             self._response = resp
             if resp.status_code != 200:
                 reason = f"status {resp.status_code}"
-                return False
+                return
             parser = SseParser()
             # A cut is the Timeout ending the block from inside readline, so nothing after the
             # loop runs then: say "cut" up front and correct it if the server closes first.
@@ -159,6 +155,7 @@ class Tab:
                         continue
                     if event.event == "ready":
                         connected = True
+                        retry.opened()
                         recorder().record(
                             "connect",
                             user=user.user_id,
@@ -184,10 +181,8 @@ class Tab:
                             self.dirty.set()
             if self.stopping:
                 reason = "user stopped"
-            return connected
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
-            return False
         finally:
             if self._response is not None:
                 self._close_response()
