@@ -49,7 +49,16 @@ LOCALSTACK_STOP_TIMEOUT_S = 60
 # a whole simulated run), and the one that starts Chromium. Test modules' own fixtures are
 # listed here by name, so that a new test using them is marked without a decorator.
 BACKEND_FIXTURES = frozenset(
-    {"backend", "quiet_backend", "moto_endpoint", "served", "chat_run", "faulty_run", "moto_sqs"}
+    {
+        "backend",
+        "quiet_backend",
+        "moto_endpoint",
+        "served",
+        "chat_run",
+        "faulty_run",
+        "fault_run",
+        "moto_sqs",
+    }
 )
 # Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
 SLOW_FIXTURES = frozenset({"synthesis", "template"})

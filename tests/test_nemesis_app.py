@@ -97,12 +97,10 @@ def test_with_faults_the_wire_suffers_and_the_user_view_stays_whole(faulty_run: 
     assert results["faults"]["spec"].startswith("duplicate=0.2,reorder=0.2")
     for kind in ("duplicate", "reorder", "stream_cut"):
         assert injected.get(kind, 0) > 0, injected
-    # A duplicated delete is a wire duplicate (unless the stream was cut before it came back).
-    assert (
-        0
-        < results["wire"]["duplicated"]
-        <= injected["duplicate"] + injected.get("delete_fail", 0) + injected.get("send_error", 0)
-    )
+    # A duplicated or failed delete is at most one wire duplicate; a failed fan-out's retry
+    # announces the message again to each of the conversation's three members.
+    resent = injected["duplicate"] + injected.get("delete_fail", 0)
+    assert 0 < results["wire"]["duplicated"] <= resent + 3 * injected.get("send_error", 0)
     # Each lost write is a notification the client never read: at most that many wire losses.
     assert results["wire"]["lost"] <= injected.get("lost_write", 0)
     view = results["user_view"]

@@ -105,6 +105,58 @@ async def test_queue_deleted_under_an_open_stream_is_recreated(
     stream.close()
 
 
+class _WaitingQueues:
+    """SqsQueues whose polls wait until cancelled, as moto's waits on a deleted queue."""
+
+    def __init__(self) -> None:
+        self.polls = 0
+        self.cancelled = 0
+        self.created: list[str] = []
+
+    async def receive(self, url: str, wait_seconds: int) -> list[dict[str, Any]]:
+        self.polls += 1
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        return []
+
+    async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
+        self.created.append(name)
+        return f"https://sqs.example/{name}"
+
+
+class _MappingStore:
+    async def get_queue_url(self, user_id: str) -> str | None:
+        return None
+
+    async def put_queue_url(self, user_id: str, url: str, created_at: str) -> None:
+        pass
+
+
+async def test_recreating_a_users_queue_wakes_that_users_waiting_polls_only() -> None:
+    queues = _WaitingQueues()
+    router = make_router(Settings(), queues, _MappingStore())  # type: ignore[arg-type]
+    bob, alice = await router.subscribe("bob"), await router.subscribe("alice")
+    polls = [asyncio.ensure_future(s.receive()) for s in (bob, alice)]
+    await wait_for(lambda: queues.polls == 2, 10, "both polls waiting")
+    # A send found bob's queue gone and made it again: his poll waits on the old one.
+    await router.recreate("bob")  # type: ignore[attr-defined]
+    assert await asyncio.wait_for(polls[0], 10) == []
+    assert queues.cancelled == 1 and not polls[1].done()
+    # His next poll waits again, on the new queue; closed subscriptions are no longer woken.
+    again = asyncio.ensure_future(bob.receive())
+    await wait_for(lambda: queues.polls == 3, 10, "bob polls again")
+    await bob.close()
+    await router.recreate("bob")  # type: ignore[attr-defined]
+    assert not again.done()
+    for poll in (again, polls[1]):
+        poll.cancel()
+    await asyncio.gather(again, polls[1], return_exceptions=True)
+    assert queues.cancelled == 3
+
+
 def test_unknown_routing_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown routing"):
         make_router(Settings(routing="carrier-pigeon"), None, None)  # type: ignore[arg-type]

@@ -2,7 +2,8 @@
 
 The queue URL is kept in the ChatUserQueue table. Queue names are derived from the user id, so
 two first uses at once create the same queue (CreateQueue is idempotent) and write the same
-mapping. A queue deleted behind the app's back (SQS may drop idle queues) is recreated.
+mapping. A queue deleted behind the app's back (SQS may drop idle queues) is recreated, and the
+user's streams in this process stop waiting on the old one at once (see `recreate`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 from semichat.server.metrics import DeliveryCounters
 from semichat.server.routing.base import Delivery, Notification
@@ -42,6 +44,8 @@ class PerUserQueueRouter:
         # One lookup per user at a time in this process: a user's first send and first stream
         # usually start together, and each CreateQueue is a billed request.
         self._lookups: dict[str, asyncio.Task[str]] = {}
+        # Per user, the wake-ups of this process's subscriptions: set when the queue is recreated.
+        self._recreated: dict[str, set[asyncio.Event]] = {}
 
     def queue_name(self, user_id: str) -> str:
         return user_queue_name(self._settings.queue_prefix, user_id)
@@ -88,7 +92,23 @@ class PerUserQueueRouter:
         self._urls.pop(user_id, None)
         url = await self._create(user_id)
         self._urls[user_id] = url
+        # A long poll already waiting may be waiting on the deleted queue (moto's does, for its
+        # full 20 s) while sends reach the new one: wake the user's streams to poll again.
+        for woken in self._recreated.get(user_id, ()):
+            woken.set()
         return url
+
+    def watch_recreation(self, user_id: str) -> asyncio.Event:
+        event = asyncio.Event()
+        self._recreated.setdefault(user_id, set()).add(event)
+        return event
+
+    def unwatch_recreation(self, user_id: str, event: asyncio.Event) -> None:
+        watchers = self._recreated.get(user_id)
+        if watchers is not None:
+            watchers.discard(event)
+            if not watchers:
+                del self._recreated[user_id]
 
     async def _create(self, user_id: str) -> str:
         url = await self._queues.create_queue(self.queue_name(user_id), self.queue_attributes())
@@ -115,6 +135,8 @@ class PerUserQueueRouter:
             await self.queue_url(user_id),
             wait_seconds=self._settings.wait_seconds,
             recreate=self.recreate,
+            recreated=self.watch_recreation(user_id),
+            unwatch=lambda event: self.unwatch_recreation(user_id, event),
         )
 
     async def provision_users(self, users: Sequence[str], concurrency: int) -> dict[str, str]:
@@ -138,16 +160,39 @@ class PerUserQueueSubscription:
         *,
         wait_seconds: int,
         recreate: Callable[[str], Awaitable[str]],
+        recreated: asyncio.Event | None = None,
+        unwatch: Callable[[asyncio.Event], None] | None = None,
     ) -> None:
         self._queues = queues
         self._user_id = user_id
         self._url = queue_url
         self._wait = wait_seconds
         self._recreate = recreate
+        self._recreated = recreated
+        self._unwatch = unwatch
+
+    async def _poll(self) -> list[dict[str, Any]]:
+        """One long poll, given up (nothing lost: its queue is gone) when the queue is recreated."""
+        if self._recreated is None:
+            return await self._queues.receive(self._url, self._wait)
+        self._recreated.clear()
+        poll = asyncio.ensure_future(self._queues.receive(self._url, self._wait))
+        woken = asyncio.ensure_future(self._recreated.wait())
+        try:
+            await asyncio.wait({poll, woken}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            poll.cancel()
+            raise
+        finally:
+            woken.cancel()
+        if poll.done():
+            return poll.result()
+        poll.cancel()
+        return []
 
     async def receive(self) -> list[Delivery]:
         try:
-            messages = await self._queues.receive(self._url, self._wait)
+            messages = await self._poll()
         except Exception as exc:
             if not is_missing_queue(exc):
                 raise
@@ -173,3 +218,5 @@ class PerUserQueueSubscription:
 
     async def close(self) -> None:
         """The queue outlives the stream: what arrives meanwhile waits for the next one."""
+        if self._recreated is not None and self._unwatch is not None:
+            self._unwatch(self._recreated)
