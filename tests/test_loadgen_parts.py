@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -12,7 +13,14 @@ from semichat.harness.checker import check
 from semichat.harness.events import read_events
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
-from semichat.harness.loadgen.view import ChatView, idempotency_key, message_text, record_views
+from semichat.harness.loadgen.view import (
+    MAX_CATCH_UP_PAGES,
+    ChatView,
+    catch_up,
+    idempotency_key,
+    message_text,
+    record_views,
+)
 from semichat.harness.report import sqs_cost, summary_table
 from semichat.harness.simulate import run_directory
 
@@ -23,6 +31,43 @@ def test_view_shows_each_message_once_in_server_order() -> None:
     assert view.merge([{"messageId": "b"}, {"messageId": "c"}, {"messageId": "a"}]) == ["c"]
     assert view.messages == ["a", "b", "c"]
     assert "c" in view and "z" not in view
+
+
+class _History:
+    """A conversation's history as the server pages it: the newest `limit` before the cursor."""
+
+    def __init__(self, count: int) -> None:
+        self.ids = [f"m{i:04}" for i in range(count)]
+        self.calls: list[tuple[int, str | None]] = []
+
+    def add(self, count: int) -> None:
+        self.ids += [f"m{i:04}" for i in range(len(self.ids), len(self.ids) + count)]
+
+    def fetch(self, limit: int, cursor: str | None) -> dict[str, Any]:
+        self.calls.append((limit, cursor))
+        end = int(cursor) if cursor else len(self.ids)
+        start = max(0, end - limit)
+        page = [{"messageId": m} for m in self.ids[start:end]]
+        return {"messages": page, "nextCursor": str(start) if start else None}
+
+
+def test_catching_up_pages_back_to_a_shown_message_as_the_widget_does() -> None:
+    history, view = _History(100), ChatView()
+    shown: list[int] = []
+    assert catch_up(history.fetch, view, False, lambda page: shown.append(len(view.merge(page))))
+    assert history.calls == [(50, None)] and shown == [50]
+    # 45 new: pages of 20 back until one reaches a message already shown.
+    history.add(45)
+    history.calls.clear()
+    assert catch_up(history.fetch, view, True, lambda page: shown.append(len(view.merge(page))))
+    assert history.calls == [(20, None), (20, "125"), (20, "105")]
+    assert shown[1:] == [20, 20, 5] and all(m in view for m in history.ids[50:])
+    # Far behind: at most ten pages; a refused read leaves the state as it was.
+    history.add(500)
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge)
+    assert len(history.calls) == MAX_CATCH_UP_PAGES and len(view) == 95 + 200
+    assert catch_up(lambda limit, cursor: None, ChatView(), False, view.merge) is False
 
 
 def test_the_idempotency_key_is_parsed_back_from_a_message_text() -> None:

@@ -6,7 +6,7 @@ import random
 import re
 from importlib import resources
 
-from semichat.harness.loadgen import retry
+from semichat.harness.loadgen import retry, view
 from semichat.harness.loadgen.retry import STREAM_BACKOFF_BASE_S, StreamRetry
 
 WIDGET = (resources.files("semichat") / "static" / "widget.js").read_text()
@@ -65,3 +65,15 @@ def test_a_stream_that_opened_is_retried_at_once_however_many_cuts_came_before()
     assert all(c / 2 <= w <= c for w, c in zip(waits, ceilings, strict=True)), waits
     retry.opened()
     assert retry.next_delay(rng) <= STREAM_BACKOFF_BASE_S
+
+
+def test_history_is_read_as_the_widget_reads_it() -> None:
+    for name, value in (
+        ("INITIAL_HISTORY", view.INITIAL_HISTORY),
+        ("CATCH_UP_PAGE", view.CATCH_UP_PAGE),
+        ("MAX_CATCH_UP_PAGES", view.MAX_CATCH_UP_PAGES),
+    ):
+        m = re.search(rf"const {name} = (\d+);", WIDGET)
+        assert m and int(m[1]) == value, name
+    # The widget stops paging back at a page that reaches a message it already shows.
+    assert "if (reachedKnown || !page.nextCursor) return;" in WIDGET

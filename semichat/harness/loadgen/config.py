@@ -30,7 +30,6 @@ class LoadConfig:
     cut_max: float = 0.0
     # Longest reconnect backoff after a failed stream (widget.js STREAM_BACKOFF.capMs).
     backoff_max: float = 10.0
-    history_limit: int = 50
     # For load shapes: the peak user count, the run length and how many steps reach the peak.
     users: int = 10
     duration: float = 30.0

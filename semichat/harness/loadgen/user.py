@@ -31,7 +31,12 @@ from semichat.harness.loadgen.retry import (
     backoff_delay,
     send_retryable,
 )
-from semichat.harness.loadgen.view import ChatView, message_text, record_views
+from semichat.harness.loadgen.view import (
+    ChatView,
+    catch_up,
+    message_text,
+    record_views,
+)
 from semichat.harness.sse_parser import SseParser
 
 STREAM_PATH = "/api/chat/stream"
@@ -197,38 +202,43 @@ class Tab:
                 )
 
     def _view_loop(self) -> None:
-        user = self.user
+        loaded = False
         while True:
             self.dirty.wait()
             if self.stopping:
                 return
             self.dirty.clear()
             try:
-                resp = user.client.get(
-                    "/api/chat/history",
-                    params={
-                        "conversationId": user.conversation_id,
-                        "limit": user.config.history_limit,
-                    },
-                    headers=user.identity,
-                    name="/api/chat/history",
-                )
-                if resp.status_code != 200:
-                    continue
-                page = resp.json()["messages"]
+                loaded = self._catch_up(loaded)
             except Exception:
                 gevent.sleep(0.5)
                 self.dirty.set()
-                continue
+
+    def _catch_up(self, loaded: bool) -> bool:
+        def show(messages: list[dict[str, Any]]) -> None:
             record_views(
                 recorder(),
                 self.view,
-                page,
+                messages,
                 t=time.time(),
-                user=user.user_id,
+                user=self.user.user_id,
                 client=self.client_id,
-                conversation_id=user.conversation_id,
+                conversation_id=self.user.conversation_id,
             )
+
+        return catch_up(self._history, self.view, loaded, show)
+
+    def _history(self, limit: int, cursor: str | None) -> dict[str, Any] | None:
+        user = self.user
+        params: dict[str, Any] = {"conversationId": user.conversation_id, "limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        resp = user.client.get(
+            "/api/chat/history", params=params, headers=user.identity, name="/api/chat/history"
+        )
+        if resp.status_code != 200:
+            return None
+        return resp.json()  # type: ignore[no-any-return]
 
 
 class ChatUser(FastHttpUser):

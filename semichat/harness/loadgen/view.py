@@ -1,17 +1,23 @@
 """What a user's chat window holds: the widget's algorithm, for simulated users.
 
 On each notification (and on every reconnect) the client refetches the newest page of history
-and shows each message once, de-duplicated by messageId, in the server's order.
+(paging back until it reaches what it shows) and shows each message once, de-duplicated by
+messageId, in the server's order.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 # Simulated users write "<user> #<seq> [<idempotency key>]", so whoever sees a message can name
 # the send it came from even when that send's response was lost (its outcome "unknown").
+# widget.js: the first read takes 50; each later one pages of 20 back to a known message, at
+# most 10 pages (`tests/test_retry_matches_widget.py` reads them out of widget.js).
+INITIAL_HISTORY = 50
+CATCH_UP_PAGE = 20
+MAX_CATCH_UP_PAGES = 10
 _KEY_IN_TEXT = re.compile(r"\[([0-9A-Za-z_-]{1,128})\]\s*$")
 
 
@@ -49,6 +55,31 @@ class ChatView:
 
     def __len__(self) -> int:
         return len(self.messages)
+
+
+# A history read: (limit, cursor) to the response's JSON, or None when it was refused.
+Fetch = Callable[[int, "str | None"], "Mapping[str, Any] | None"]
+
+
+def catch_up(
+    fetch: Fetch, view: ChatView, loaded: bool, show: Callable[[list[Any]], object]
+) -> bool:
+    """widget.js `HistorySync.catchUp`: the first read takes the newest INITIAL_HISTORY; later
+    ones take pages of CATCH_UP_PAGE, going back until a page reaches a message `view` already
+    shows (at most MAX_CATCH_UP_PAGES). Each page is shown as it arrives. Returns whether the
+    first read is done."""
+    cursor = None
+    for _ in range(MAX_CATCH_UP_PAGES if loaded else 1):
+        page = fetch(CATCH_UP_PAGE if loaded else INITIAL_HISTORY, cursor)
+        if page is None:
+            return loaded
+        messages = list(page["messages"])
+        reached_known = any(str(m.get("messageId")) in view for m in messages)
+        show(messages)
+        cursor = page.get("nextCursor")
+        if reached_known or not cursor:
+            break
+    return True
 
 
 class EventRecorder(Protocol):
