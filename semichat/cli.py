@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -362,8 +363,15 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, OSError, ApiError, LocalstackUnavailable)
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # As Ctrl-C does: unwind, so that `finally` blocks stop the processes a command started
+    # (simulate's server, backend and Locust). `serve` and `backend` install their own handler.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         code = args.func(args)
     except _user_errors() as exc:

@@ -4,6 +4,8 @@ a non-zero exit, never a traceback; and a package that carries its scenarios whe
 from __future__ import annotations
 
 import ast
+import asyncio
+import contextlib
 import socket
 import subprocess
 import sys
@@ -14,6 +16,8 @@ import pytest
 
 from semichat.aws.embedded import start_backend_process, stop_backend_process
 from semichat.harness.scenarios import scenario_file, scenario_knobs, scenario_names
+
+from .waiting import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -114,3 +118,34 @@ def test_the_wheel_carries_the_scenarios_and_the_widget(tmp_path: Path) -> None:
         assert f"semichat/harness/scenarios/{scenario}.py" in names
     assert "semichat/static/widget.js" in names
     assert not any(n.startswith("loadtests/") for n in names)
+
+
+@pytest.mark.slow
+def test_a_terminated_simulate_stops_every_process_it_started(tmp_path: Path) -> None:
+    import psutil
+
+    cmd = [sys.executable, "-m", "semichat", "simulate", "--scenario", "chat", "--users", "2",
+           "--duration", "300", "--out", str(tmp_path)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    children: list[psutil.Process] = []
+    try:
+        # Under way: its backend, server and Locust are up, and users are recording events.
+        asyncio.run(
+            wait_for(
+                lambda: any(p.stat().st_size for p in tmp_path.glob("chat/*/events/*.jsonl")),
+                180,
+                "events recorded",
+            )
+        )
+        children = psutil.Process(proc.pid).children(recursive=True)
+        names = " ".join(" ".join(c.cmdline()) for c in children)
+        assert "semichat serve" in names and "semichat backend" in names and "locust" in names
+        proc.terminate()
+        assert proc.wait(60) == 128 + 15
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        # A failure here must not leave a server behind.
+        for p in [*children, psutil.Process(proc.pid)] if proc.poll() is None else children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                p.kill()
