@@ -99,3 +99,38 @@ def test_a_query_reads_its_partition_in_order_and_pages(dynamodb: Any) -> None:
         ExpressionAttributeValues={":p": {"S": "nobody"}},
     )
     assert none["Items"] == []
+
+
+def test_items_of_every_attribute_type_come_back_as_they_were_written(dynamodb: Any) -> None:
+    # The patched attribute picker takes a dict's own key at once: every type, nested lists
+    # and maps, a dotted name and a member named like its shape must still come back whole.
+    table = _table(dynamodb)
+    item = {
+        "k": {"S": "all"},
+        "s": {"S": "text"},
+        "n": {"N": "12.5"},
+        "b": {"B": b"\x00\x01"},
+        "t": {"BOOL": True},
+        "z": {"NULL": True},
+        "ss": {"SS": ["a", "b"]},
+        "ns": {"NS": ["1", "2"]},
+        "bs": {"BS": [b"x"]},
+        "l": {"L": [{"S": "x"}, {"L": [{"N": "1"}]}, {"M": {"q": {"S": "deep"}}}]},
+        "m": {"M": {"ListAttributeValue": {"S": "shape-named"}, "L": {"L": []}}},
+        "a.b": {"S": "dotted"},
+    }
+    dynamodb.put_item(TableName=table, Item=item)
+    got = dynamodb.get_item(TableName=table, Key={"k": {"S": "all"}}, ConsistentRead=True)
+    [queried] = dynamodb.query(
+        TableName=table,
+        KeyConditionExpression="k = :k",
+        ExpressionAttributeValues={":k": {"S": "all"}},
+    )["Items"]
+    for answer in (got["Item"], queried):
+        assert _canonical(answer) == _canonical(item)
+
+
+def _canonical(item: dict[str, Any]) -> dict[str, Any]:
+    """Sets come back in any order."""
+    sets = ("SS", "NS", "BS")
+    return {k: {t: sorted(x) if t in sets else x for t, x in v.items()} for k, v in item.items()}

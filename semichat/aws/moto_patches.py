@@ -18,6 +18,12 @@
   queue, that was 23 % of the backend's time (py-spy, `semichat simulate --scenario chat
   --users 100 --routing instance`), and the backlog grew until notifications were lost. Here
   the check reads the retention period alone.
+- Response serialisation: for every value of every item, moto's `AttributePicker` builds six
+  alias providers and tries each alias in turn before the key itself. A history read (21
+  items) cost 34 ms of the backend's CPU, 26 % of it picking attributes (py-spy of `semichat
+  backend` under `benchmarks/bench_backend.py --ops history`), mostly for the nine members
+  an AttributeValue does not have. For a plain dict the aliases depend on the member alone,
+  so they are worked out once per member and looked up in the dict.
 """
 
 from __future__ import annotations
@@ -131,6 +137,37 @@ def _patch_retention_check() -> None:
     )
 
 
+def _patch_attribute_picker() -> None:
+    from moto.core import serialize
+
+    picker = serialize.AttributePicker
+    slow, possible_keys = picker.__call__, picker.get_possible_keys
+    # For a plain dict, the aliases tried depend on the member alone (its key, its shape and
+    # the shape's parent; dicts have no `Meta` and one class name): work them out once.
+    aliases: dict[tuple[Any, ...], tuple[str, ...]] = {}
+
+    @functools.wraps(slow)
+    def pick(self: Any, context: Any) -> Any:
+        obj, shape = context.obj, context.shape
+        if type(obj) is not dict or self.response_transformers or shape is None:
+            return slow(self, context)
+        parent = getattr(shape, "parent", None)
+        service = context.service_model.service_name if context.service_model else None
+        member = (type(self), tuple(self.alias_providers), service, context.key,
+                  shape.name, getattr(parent, "name", None))  # fmt: skip
+        keys = aliases.get(member)
+        if keys is None:
+            keys = aliases[member] = tuple(possible_keys(self, context))
+        if any("." in k for k in keys):
+            return slow(self, context)  # a dotted alias is a path: moto's own lookup
+        for k in keys:
+            if k in obj:
+                return obj[k]
+        return None
+
+    picker.__call__ = pick  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Patch moto in this process (the embedded backend's own; idempotent)."""
     backend_class = dynamodb_models.DynamoDBBackend
@@ -152,3 +189,4 @@ def apply() -> None:
     backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
     _patch_query()
     _patch_retention_check()
+    _patch_attribute_picker()
