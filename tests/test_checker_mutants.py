@@ -223,3 +223,16 @@ def test_a_send_with_an_outcome_of_no_known_kind_reports_no_message() -> None:
     r = run(events)
     assert r["sends"] == {"attempted": 2, "ok": 1, "failed": 0, "unknown": 0}
     assert (r["wire"]["sent"], r["wire"]["delivered"], r["wire"]["unexpected"]) == (1, 1, 1)
+
+
+def test_each_unit_keeps_its_own_order_in_one_conversation() -> None:
+    # c receives m2 before b receives m1 (and a shows m2 before b shows m1): across units this
+    # is no reordering; c receiving m2 before m1 is.
+    events = [*base(), send("m1", 1.0, acked=1.1), send("m2", 2.0, acked=2.1)]
+    events += [note("b", "m1", 4.0), note("c", "m2", 3.0)]
+    events += [note("c", "m1", 4.0)]
+    events += [view("a", "m2", 3.0), view("b", "m1", 4.0)]
+    # n3 named no conversation: c receiving it before a receives m1 reorders nothing either.
+    events += [send("n3", 5.0, conv=None, acked=5.1), note("c", "n3", 6.0), note("a", "m1", 7.0)]
+    r = run(events)
+    assert (r["wire"]["reordered"], r["user_view"]["reordered"]) == (1, 0)  # c: m2 before m1
