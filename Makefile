@@ -51,7 +51,7 @@ format: $(STAMP)
 test: lint $(INFRA_STAMP)
 	$(LOCALSTACK) install --if-host-mode || [ -z "$(IN_CI)" ]
 	bash scripts/install-chromium.sh || [ -z "$(IN_CI)" ]
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=20
 
 # The fast tests alone: no backend process, no LocalStack, no browser (markers set in
 # tests/conftest.py from the fixtures each test uses).

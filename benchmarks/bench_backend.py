@@ -75,14 +75,16 @@ async def bench(args: argparse.Namespace, backend: psutil.Process | None) -> Non
         for _ in range(HISTORY_SIZE):
             m = _message(conversation)
             await store.store_message(m, f"k{m.message_id}", content_hash(conversation, "x"), 0, 0)
-        url = await queues.create_queue(f"bench-{uuid.uuid4().hex[:8]}", {})
+        # A fresh queue for each run of `send`: nothing receives, and a backlog left by the
+        # run before would be measured too.
+        queue = {"url": ""}
         body = Notification("m", conversation).to_json()
 
         async def history() -> Any:
-            return await store.history(conversation, PAGE, None)
+            return await store.history(conversation, args.page, None)
 
         async def send() -> Any:
-            return await queues.send(url, body)
+            return await queues.send(queue["url"], body)
 
         async def stored() -> Any:
             m = _message(f"{conversation}-w")
@@ -94,6 +96,7 @@ async def bench(args: argparse.Namespace, backend: psutil.Process | None) -> Non
               f"{'backend CPU ms/call':>19} {'client CPU ms/call':>18}")  # fmt: skip
         for name, op in ops.items():
             for c in args.concurrency:
+                queue["url"] = await queues.create_queue(f"bench-{uuid.uuid4().hex[:8]}", {})
                 cpu0 = backend.cpu_times() if backend else None
                 me0 = me.cpu_times()
                 lat = await _run(op, c, args.seconds)
@@ -116,6 +119,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--ops", nargs="+", choices=["history", "send", "store"],
                         default=["history", "send", "store"])  # fmt: skip
+    parser.add_argument("--page", type=int, default=PAGE, help="messages a history read returns")
     parser.add_argument("--backend-endpoint", help="DynamoDB (and SQS) endpoint; default: moto")
     parser.add_argument("--sqs-endpoint", help="SQS endpoint, e.g. LocalStack's")
     args = parser.parse_args()

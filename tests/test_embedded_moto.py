@@ -134,3 +134,19 @@ def _canonical(item: dict[str, Any]) -> dict[str, Any]:
     """Sets come back in any order."""
     sets = ("SS", "NS", "BS")
     return {k: {t: sorted(x) if t in sets else x for t, x in v.items()} for k, v in item.items()}
+
+
+def test_the_kept_host_lookup_answers_as_moto_does() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    from semichat.aws import moto_patches
+
+    moto_patches.apply()
+    patched = DomainDispatcherApplication.get_backend_for_host
+    original = patched.__wrapped__  # type: ignore[attr-defined]
+    app = DomainDispatcherApplication(create_backend_app)
+    hosts = ["sqs.us-east-1.amazonaws.com", "dynamodb.eu-west-1.amazonaws.com", "moto_api",
+             "sqs", "not-a-service.example", None]  # fmt: skip
+    for _ in range(2):  # the second round answers from what the first kept
+        assert [patched(app, h) for h in hosts] == [original(app, h) for h in hosts]
+    assert [patched(app, h) for h in hosts[:4]] == ["sqs", "dynamodb", "moto_api", "sqs"]

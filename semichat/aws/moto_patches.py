@@ -24,6 +24,12 @@
   backend` under `benchmarks/bench_backend.py --ops history`), mostly for the nine members
   an AttributeValue does not have. For a plain dict the aliases depend on the member alone,
   so they are worked out once per member and looked up in the dict.
+- Request dispatch: for every request, moto's server finds the service behind the Host header
+  by listing its own package directory (a `listdir` and an `isdir` for each of about 180
+  services) and then matching the host against every service's URL patterns, all under one
+  lock that every request thread takes. That was 8 % of the backend's samples under history
+  reads (py-spy, `benchmarks/bench_backend.py --ops history --page 1`). The answer depends on
+  the host alone, so it is kept per host.
 """
 
 from __future__ import annotations
@@ -168,6 +174,22 @@ def _patch_attribute_picker() -> None:
     picker.__call__ = pick  # type: ignore[method-assign]
 
 
+def _patch_host_lookup() -> None:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
+    find = DomainDispatcherApplication.get_backend_for_host
+    found: dict[str | None, Any] = {}
+
+    @functools.wraps(find)
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        # Called under the dispatcher's lock, so the dict needs none of its own.
+        if host not in found:
+            found[host] = find(self, host)
+        return found[host]
+
+    DomainDispatcherApplication.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+
+
 def apply() -> None:
     """Patch moto in this process (the embedded backend's own; idempotent)."""
     backend_class = dynamodb_models.DynamoDBBackend
@@ -190,3 +212,4 @@ def apply() -> None:
     _patch_query()
     _patch_retention_check()
     _patch_attribute_picker()
+    _patch_host_lookup()
