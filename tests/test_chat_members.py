@@ -1,9 +1,12 @@
-"""The chat domain's own state, without a backend: the participants it keeps in process and
-the time it stamps on a new conversation (mutants of `chat.py` that the HTTP tests missed)."""
+"""The chat domain's own state, without a backend: the participants it keeps in process, the
+time it stamps on a new conversation, and the sends it lets through at once (mutants of
+`chat.py` that the HTTP tests missed)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -11,6 +14,7 @@ import pytest
 from semichat.server import chat
 from semichat.server.chat import ChatService
 from semichat.server.errors import Forbidden
+from semichat.server.payloads import SendCommand
 from semichat.settings import Settings
 
 
@@ -60,3 +64,51 @@ async def test_a_conversation_is_created_at_the_services_clock() -> None:
     conversation_id, members = await service.create_conversation("alice", ["bob", "alice"])
     assert members == ["alice", "bob"]
     assert store.created == [(conversation_id, {"alice", "bob"}, "1970-01-02T00:00:00.250000Z")]
+
+
+class _HeldStore(_Store):
+    """Stores instantly, except a send of the idempotency id `held`: it waits inside the store
+    until `release` is set."""
+
+    def __init__(self, held: str) -> None:
+        super().__init__({"c": {"alice", "bob"}})
+        self.held = held
+        self.entered = asyncio.Event()
+        self.release = asyncio.Event()
+        self.stored: list[str] = []
+
+    async def store_message(
+        self, message: Any, idempotency_id: str, text_hash: str, lease_until_ms: int, ttl: int
+    ) -> None:
+        if idempotency_id == self.held:
+            self.entered.set()
+            await self.release.wait()  # the test sets it in a `finally`
+        self.stored.append(idempotency_id)
+
+    async def mark_notified(self, idempotency_id: str) -> None:
+        pass
+
+
+async def test_sends_with_different_keys_do_not_wait_for_each_other() -> None:
+    """Only retries of one key queue in process: a send stuck in the store holds up no other."""
+    store = _HeldStore("alice#slow")
+    published: list[str] = []
+
+    async def publish(recipients: list[str], notification: Any) -> None:
+        published.append(notification.message_id)
+
+    router = SimpleNamespace(publish=publish)
+    service = ChatService(store, router, Settings(), clock=lambda: 0.0)  # type: ignore[arg-type]
+    slow = asyncio.create_task(service.send("alice", SendCommand("c", "slow", "slow")))
+    try:
+        await asyncio.wait_for(store.entered.wait(), 10)
+        quick = await asyncio.wait_for(
+            service.send("alice", SendCommand("c", "quick", "quick")), 10
+        )
+        assert not slow.done()
+        assert store.stored == ["alice#quick"] and published == [quick.message_id]
+    finally:
+        store.release.set()
+    first = await asyncio.wait_for(slow, 10)
+    assert store.stored == ["alice#quick", "alice#slow"]
+    assert published == [quick.message_id, first.message_id]

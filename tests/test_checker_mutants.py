@@ -10,10 +10,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from semichat.harness.checker import check, per_message_table
+from semichat.harness.checker.codes import code_clients, code_messages, code_users
+from semichat.harness.checker.log import split_log
 from semichat.harness.events import empty_events, events_frame
 
 from .test_checker import END, Event, base, connect, disconnect, end, note, run, send, view
@@ -236,3 +239,70 @@ def test_each_unit_keeps_its_own_order_in_one_conversation() -> None:
     events += [send("n3", 5.0, conv=None, acked=5.1), note("c", "n3", 6.0), note("a", "m1", 7.0)]
     r = run(events)
     assert (r["wire"]["reordered"], r["user_view"]["reordered"]) == (1, 0)  # c: m2 before m1
+
+
+def nameless(event: Event) -> Event:
+    """The event without its user: a record that names no one (a corrupt or partial log)."""
+    return {**event, "user": None}
+
+
+def with_nameless_records() -> tuple[list[Event], list[Event]]:
+    """A run where a shows m1 in its tab p1 and b in its one client, and the same run with
+    connects and views that name no user, with and without a client name (p1 is a's)."""
+    events = [*base(), send("m1", 1.0), note("a", "m1", 1.5), note("b", "m1", 1.5)]
+    events += [view("a", "m1", 1.6, client="p1"), view("b", "m1", 1.6)]
+    strays = [nameless(connect("x", 0.5, "s-p1", client="p1")), nameless(connect("x", 0.5))]
+    strays += [nameless(view("x", "m1", 1.7, client="p1")), nameless(view("x", "m1", 1.7))]
+    return events, events + strays
+
+
+def test_connects_and_views_that_name_no_user_change_no_count() -> None:
+    events, with_strays = with_nameless_records()
+    r = run(with_strays)
+    # Clients a and p1 (a's), b, c; the user-less p1 is not a's p1, nor a client of its own.
+    uv = r["user_view"]
+    assert (uv["clients"], uv["expected"], uv["delivered"], uv["lost"]) == (4, 4, 2, 2)
+    assert (uv["events"], uv["duplicated"], uv["unexpected"], uv["misdirected"]) == (2, 0, 0, 0)
+    assert uv["lost_examples"] == [["m1", "a", "a"], ["m1", "c", "c"]]
+    assert r["streams"] == {"connects": 5, "disconnects": 0, "users": 3}
+    clean = run(events)
+    assert (r["wire"], r["user_view"]) == (clean["wire"], clean["user_view"])
+
+
+def test_records_that_name_no_user_or_message_are_coded_as_naming_none() -> None:
+    _, with_strays = with_nameless_records()
+    with_strays += [send(None, 2.0, outcome="unknown", key="k2"), unnamed(note("c", "x", 2.5))]
+    log = split_log(events_frame(with_strays))
+    users = code_users(log)
+    clients = code_clients(log, users)
+    assert clients.ids.tolist() == ["a", "p1", "b", "c"]
+    assert clients.user.tolist() == [0, 0, 1, 2] and clients.n_recorded == 4
+    # Connects of a, b, c, then the two user-less ones; views of a's p1, b, the two user-less.
+    assert clients.connect.tolist() == [0, 2, 3, -1, -1]
+    assert clients.view.tolist() == [1, 2, -1, -1]
+    messages = code_messages(log)
+    # m1, then 1 (Messages.n) for the send and the delivery without a messageId.
+    assert messages.ids.tolist() == ["m1"]
+    assert messages.send.tolist() == [0, 1]
+    assert messages.delivery["wire"].tolist() == [0, 0, 1]
+    assert messages.delivery["user_view"].tolist() == [0, 0, 0, 0]
+    assert messages.send_conversation.tolist() == [0, 0]
+    for codes in (clients.connect, clients.view, messages.send, messages.send_conversation):
+        assert codes.dtype == np.int64
+
+
+def test_one_tab_name_in_two_users_is_two_clients_each_of_its_own_user() -> None:
+    # c's p1 is the first client name of the log and c the last user: its code is c's whatever
+    # their order (a decoding by the wrong base gives p1 to b).
+    events = [connect("c", 0.0, "s-c-p1", client="p1"), connect("a"), connect("b"), end()]
+    events += [send("m1", 1.0), view("a", "m1", 1.6, client="p1"), view("c", "m1", 1.6, "c1", "p1")]
+    uv = run(events)["user_view"]
+    assert (uv["clients"], uv["expected"], uv["delivered"], uv["not_expected"]) == (4, 4, 2, 0)
+    assert uv["lost_examples"] == [["m1", "a", "a"], ["m1", "b", "b"]]
+    table = per_message_table(events_frame(events), level="user_view")
+    assert sorted(table[["recipient", "client", "deliveries"]].values.tolist()) == [
+        ["a", "a", 0],
+        ["a", "p1", 1],
+        ["b", "b", 0],
+        ["c", "p1", 1],
+    ]

@@ -19,9 +19,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from semichat.aws.clients import open_clients
+from semichat.aws.tables import IDEMPOTENCY, table_names
 from semichat.server.app import create_app
 from semichat.server.appkeys import CHAT, ROUTER
-from semichat.server.chat import ChatService
+from semichat.server.chat import IDEMPOTENCY_TTL_S, ChatService
 from semichat.server.errors import Unavailable
 from semichat.server.payloads import SendCommand
 from semichat.server.store import ChatStore, Message
@@ -88,6 +89,26 @@ async def test_concurrent_retries_on_two_servers_store_and_enqueue_once(
         *(send(servers[i % 2], "alice", conversation, "once", "two-servers") for i in range(20))
     )
     await _assert_sent_once(responses, client, conversation, sqs, settings)
+
+
+async def test_an_idempotency_record_expires_a_day_after_its_send(
+    client: Client, dynamodb: Any, settings: Settings
+) -> None:
+    """The record carries the time DynamoDB's TTL deletes it at: a day after the send."""
+    conversation = await new_conversation(client, "alice", "bob")
+    before = time.time()
+    assert (await send(client, "alice", conversation, "kept a day", "ttl-key")).status == 201
+    after = time.time()
+    table = table_names(settings.table_prefix)[IDEMPOTENCY]
+    ttl = dynamodb.describe_time_to_live(TableName=table)["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "expiresAt")
+    item = dynamodb.get_item(
+        TableName=table, Key={"idempotencyId": {"S": "alice#ttl-key"}}, ConsistentRead=True
+    )["Item"]
+    assert "expiresAt" in item, item
+    expires_at = int(item["expiresAt"]["N"])
+    # Whole seconds from the send's clock, read somewhere between before and after.
+    assert int(before) + IDEMPOTENCY_TTL_S <= expires_at <= int(after) + IDEMPOTENCY_TTL_S
 
 
 async def test_concurrent_lease_claims_have_exactly_one_winner(
