@@ -306,3 +306,13 @@ def test_one_tab_name_in_two_users_is_two_clients_each_of_its_own_user() -> None
         ["b", "b", 0],
         ["c", "p1", 1],
     ]
+
+
+def test_a_send_that_names_no_conversation_has_none_in_the_table() -> None:
+    """-1 codes a missing conversation: the row says None, not the last conversation's id."""
+    events = [*base(), send("m1", 1.0, conv=None), send("m2", 2.0, conv="c9")]
+    table = per_message_table(events_frame(events)).drop_duplicates("messageId")
+    conversations = table.set_index("messageId")["conversationId"]
+    assert pd.isna(conversations["m1"]) and conversations["m2"] == "c9"
+    only = per_message_table(events_frame([*base(), send("m1", 1.0, conv=None)]))
+    assert len(only) and only["conversationId"].isna().all()

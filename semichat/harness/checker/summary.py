@@ -73,19 +73,26 @@ def summarise(h: History, level: Level, j: Judgement) -> dict[str, Any]:
     return summary
 
 
+def _names(ids: Any, codes: Any) -> Any:
+    """The names behind codes; a code of -1 (the record named none) is None, not the last name."""
+    names = np.full(len(codes), None, dtype=object)
+    named = codes >= 0
+    names[named] = ids[codes[named]]
+    return names
+
+
 def pair_table(h: History, level: Level, j: Judgement) -> pd.DataFrame:
     """One row per ok pair of a level (see ``per_message_table``)."""
     p = j.pairs
-    empty = not len(p.key)
     columns: dict[str, Any] = {
-        "messageId": [] if empty else h.message_ids[p.message],
-        "recipient": [] if empty else h.user_ids[p.user],
+        "messageId": _names(h.message_ids, p.message),
+        "recipient": _names(h.user_ids, p.user),
     }
     if level == "user_view":
-        columns["client"] = [] if empty else h.client_ids[p.unit]
+        columns["client"] = _names(h.client_ids, p.unit)
     columns |= {
-        "sender": [] if empty else h.user_ids[p.sender],
-        "conversationId": [] if empty else h.conversation_ids[p.conversation],
+        "sender": _names(h.user_ids, p.sender),
+        "conversationId": _names(h.conversation_ids, p.conversation),
         "sent_at": p.sent_at,
         "acked_at": p.acked_at,
         "expected": j.expected,
