@@ -19,6 +19,8 @@ Loopback only; every phase is bounded. The server's stream limits are lifted for
 (`SEMICHAT_MAX_STREAMS=0`), its pool sized for N, and the open-files limit raised to the hard one.
 
     python -m benchmarks.bench_streams --routing instance --streams 1000 10000 --clients 2
+    python -m benchmarks.bench_streams --routing per_user_queue --streams 500 \
+        --sqs-endpoint http://127.0.0.1:4566   # SQS from LocalStack, DynamoDB from moto
 """
 
 from __future__ import annotations
@@ -215,7 +217,7 @@ async def run_once(args: argparse.Namespace, n: int) -> None:
             f"  RSS/stream  {server_kb + backend_kb:.1f} KB (server {server_kb:.1f} KB, backend "
             f"{backend_kb:.1f} KB; totals {held[0] >> 20} MB + {held[1] >> 20} MB)"
         )
-        settings = Settings(endpoint_url=endpoint)
+        settings = Settings(endpoint_url=endpoint, sqs_endpoint=args.sqs_endpoint)
         profilers = start_profilers(args.profile, server.proc.pid, backend.pid, n)
         metrics0, t0 = get_json(f"{server.target}/metrics"), time.monotonic()
         raw_task = asyncio.create_task(raw_round_trips(settings, args.raw))
@@ -267,8 +269,11 @@ def parse_args() -> argparse.Namespace:
         default=[],
         help="extra `semichat serve` argument (repeatable)",
     )
+    parser.add_argument("--sqs-endpoint", help="SQS endpoint, e.g. LocalStack's; default: moto")
     args = parser.parse_args()
     args.serve_args = ["--routing", args.routing, *args.serve_args]
+    if args.sqs_endpoint:
+        args.serve_args += ["--sqs-endpoint", args.sqs_endpoint]
     return args
 
 
