@@ -17,6 +17,10 @@ from pathlib import Path
 from typing import Any
 
 SERVER_START_TIMEOUT_S = 90.0
+# A free port can be taken before the server binds it: on a busy machine other processes'
+# outgoing connections draw from the same ephemeral range (seen under a 100-user neighbour).
+PORT_ATTEMPTS = 5
+PORT_TAKEN = "address already in use"
 
 
 class ServerStartError(Exception):
@@ -82,16 +86,35 @@ class ServerProcess:
         return cmd
 
     def start(self) -> None:
+        """Start the server and wait until it answers `/healthz`. On a first start, a port
+        taken before the server could bind it means another port; a restart (`crash`) keeps
+        its port, where its clients reconnect."""
         self.lives += 1
-        log = (self.run_dir / "server.log").open("ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
+        for attempt in range(1, PORT_ATTEMPTS + 1):
+            said = self._launch()
+            if said is None:
+                return
+            if self.lives > 1 or attempt == PORT_ATTEMPTS or PORT_TAKEN not in said:
+                tail = said.strip().splitlines()[-3:]
+                raise ServerStartError(f"server exited early: {' | '.join(tail)}")
+            self.port = free_port()
+            self.target = f"http://127.0.0.1:{self.port}"
+
+    def _launch(self) -> str | None:
+        """Runs `semichat serve` until healthy (None) or until it exits (what it wrote)."""
+        path = self.run_dir / "server.log"
+        with path.open("ab") as log:
+            start = log.tell()
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + SERVER_START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise ServerStartError(f"server exited early; see {self.run_dir / 'server.log'}")
+                with path.open("rb") as log:
+                    log.seek(start)
+                    return log.read().decode(errors="replace")
             try:
                 get_json(f"{self.target}/healthz", timeout=1)
-                return
+                return None
             except OSError:
                 time.sleep(0.2)
         self.stop()
