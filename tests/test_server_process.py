@@ -17,7 +17,6 @@ def test_a_first_start_on_a_taken_port_moves_to_a_free_one(tmp_path: Path) -> No
         taken.listen()
         server = ServerProcess("embedded", tmp_path)
         server.port = taken.getsockname()[1]  # as if another process took it meanwhile
-        server.target = f"http://127.0.0.1:{server.port}"
         try:
             server.start()
             assert server.port != taken.getsockname()[1]

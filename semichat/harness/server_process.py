@@ -67,13 +67,16 @@ class ServerProcess:
         self.faults = faults
         self.endpoint_url = endpoint_url
         self.port = free_port()
-        self.target = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
         # How many processes serve the port (`--processes N` in extra_args): /metrics is summed.
         self.processes = 1
         # The last /metrics of each server life that ended in a crash: its counters die with it.
         self.crashed_metrics: list[Any] = []
+
+    @property
+    def target(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(self.port)]
@@ -98,7 +101,6 @@ class ServerProcess:
                 tail = said.strip().splitlines()[-3:]
                 raise ServerStartError(f"server exited early: {' | '.join(tail)}")
             self.port = free_port()
-            self.target = f"http://127.0.0.1:{self.port}"
 
     def _launch(self) -> str | None:
         """Runs `semichat serve` until healthy (None) or until it exits (what it wrote)."""
