@@ -157,6 +157,9 @@ async def test_failed_fan_out_is_finished_by_one_of_many_retries(
     first = await send(client, "alice", conversation, "stored, not announced", "k")
     assert first.status == 503
     assert "same idempotency key" in (await first.json())["error"]
+    # Counted, so a run can bound the duplicates its retries announce.
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["refusals"] == {"fanout": 1}
     assert len((await (await history(client, "bob", conversation)).json())["messages"]) == 1
     assert queued(sqs, settings, "bob") == 0
 

@@ -214,9 +214,11 @@ class ChatService:
             except Exception:
                 # The lease then simply runs out: a retry takes over a little later.
                 log.warning("could not release the fan-out lease", exc_info=True)
+            # Counted: each such answer's retry announces again to members already told.
             raise Unavailable(
                 "the message is stored but not every recipient was notified; "
-                "retry with the same idempotency key"
+                "retry with the same idempotency key",
+                refusal="fanout",
             ) from exc
         await self._store.mark_notified(idempotency_id)
 

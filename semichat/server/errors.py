@@ -19,12 +19,18 @@ class ApiError(Exception):
     status = 400
 
     def __init__(
-        self, message: str, status: int | None = None, retry_after: int | None = None
+        self,
+        message: str,
+        status: int | None = None,
+        retry_after: int | None = None,
+        refusal: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         # Whole seconds for a `Retry-After` header (429 and 503).
         self.retry_after = retry_after
+        # The cause under which `/metrics` counts this answer in `refusals`, if it is one.
+        self.refusal = refusal
         if status is not None:
             self.status = status
 
@@ -101,6 +107,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except ApiError as exc:
+        if exc.refusal is not None:
+            request.app[REFUSALS][exc.refusal] += 1
         return error_response(exc.status, exc.message, exc.retry_after)
     except web.HTTPException as exc:
         # aiohttp's own refusals (no route, wrong method, body over client_max_size) as JSON too.

@@ -121,7 +121,8 @@ async def metrics(request: web.Request) -> web.Response:
             "routing": request.app[ROUTER].name,
             "delivery": request.app[DELIVERY].snapshot(),
             "faults": request.app[NEMESIS].snapshot(),
-            # Requests answered 503 because SQS refused the app, by cause (quota, throttled...).
+            # Requests answered 503 because SQS refused the app, by cause (quota, throttled...),
+            # and sends answered 503 after storing their message (`fanout`: retry to announce).
             "refusals": dict(request.app[REFUSALS]),
         }
     )
