@@ -150,3 +150,137 @@ def test_the_kept_host_lookup_answers_as_moto_does() -> None:
     for _ in range(2):  # the second round answers from what the first kept
         assert [patched(app, h) for h in hosts] == [original(app, h) for h in hosts]
     assert [patched(app, h) for h in hosts[:4]] == ["sqs", "dynamodb", "moto_api", "sqs"]
+
+
+def test_dynamodb_answers_dumped_as_they_are_equal_moto_s_shape_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every DynamoDB call the app makes, and the other shapes an answer can take (binary
+    values, nested types, paging keys, consumed capacity), answered both ways: what botocore
+    reads from the two is the same (it reads the output shape's members, nothing else)."""
+    import boto3
+    from botocore.parsers import create_parser
+    from moto import mock_aws
+    from moto.dynamodb.responses import DynamoResult
+
+    from semichat.aws import moto_patches
+
+    moto_patches.apply()
+    dumped = DynamoResult.execute_result
+    walked = dumped.__wrapped__  # type: ignore[attr-defined]
+    answers: list[tuple[str, Any, Any]] = []
+
+    def both(self: Any, context: Any) -> Any:
+        answers.append((context.operation_model, walked(self, context), dumped(self, context)))
+        return answers[-1][2]
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    with mock_aws():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        db.create_table(
+            TableName="t",
+            KeySchema=[
+                {"AttributeName": "c", "KeyType": "HASH"},
+                {"AttributeName": "s", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "c", "AttributeType": "S"},
+                {"AttributeName": "s", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        db.describe_table(TableName="t")
+        for i in range(5):
+            item = {
+                "c": {"S": "c1"},
+                "s": {"S": f"{i:03}"},
+                "n": {"N": str(i)},
+                "b": {"B": bytes([i, 255])},
+                "ok": {"BOOL": i % 2 == 0},
+                "z": {"NULL": True},
+                "l": {"L": [{"S": "x"}, {"M": {"q": {"BS": [b"\x00"]}}}]},
+                "ss": {"SS": ["a"]},
+            }
+            db.put_item(TableName="t", Item=item, ReturnConsumedCapacity="TOTAL")
+        key = {"c": {"S": "c1"}, "s": {"S": "001"}}
+        db.get_item(TableName="t", Key=key, ConsistentRead=True)
+        db.get_item(TableName="t", Key={"c": {"S": "none"}, "s": {"S": "0"}})
+        page = db.query(
+            TableName="t",
+            KeyConditionExpression="c = :c",
+            Limit=2,
+            ExpressionAttributeValues={":c": {"S": "c1"}},
+            ScanIndexForward=False,
+        )
+        db.query(
+            TableName="t",
+            KeyConditionExpression="c = :c",
+            ExclusiveStartKey=page["LastEvaluatedKey"],
+            ExpressionAttributeValues={":c": {"S": "c1"}},
+            ProjectionExpression="s, b",
+        )
+        db.query(
+            TableName="t",
+            KeyConditionExpression="c = :c",
+            Select="COUNT",
+            ExpressionAttributeValues={":c": {"S": "c1"}},
+        )
+        for returns in ("NONE", "ALL_NEW", "UPDATED_OLD"):
+            db.update_item(
+                TableName="t",
+                Key=key,
+                UpdateExpression="SET n = n + :one",
+                ExpressionAttributeValues={":one": {"N": "1"}},
+                ReturnValues=returns,
+            )
+        db.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": "t",
+                        "Item": {"c": {"S": "c2"}, "s": {"S": "a"}},
+                        "ConditionExpression": "attribute_not_exists(c)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": "t",
+                        "Key": key,
+                        "UpdateExpression": "SET ok = :t",
+                        "ExpressionAttributeValues": {":t": {"BOOL": True}},
+                    }
+                },
+            ]
+        )
+        db.batch_get_item(RequestItems={"t": {"Keys": [key]}})
+        db.delete_item(TableName="t", Key=key, ReturnValues="ALL_OLD")
+        db.scan(TableName="t")
+    assert {op.name for op, _, _ in answers} >= moto_patches.ITEM_ANSWERS
+    parser = create_parser("json")
+
+    def read(op: Any, status: int, headers: dict[str, str], body: str) -> Any:
+        answer = {"status_code": status, "headers": headers, "body": body.encode()}
+        read = parser.parse(answer, op.output_shape)
+        read.pop("ResponseMetadata", None)
+        return read
+
+    for op, walked_answer, dumped_answer in answers:
+        assert walked_answer[2], op.name
+        assert dumped_answer[1]["Content-Type"] == walked_answer[1]["Content-Type"]
+        assert read(op, *dumped_answer) == read(op, *walked_answer), op.name
+
+
+def test_a_queue_counts_its_visible_in_flight_and_delayed_messages_apart(sqs: Any) -> None:
+    url = sqs.create_queue(QueueName=f"counts-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for body in ("a", "b"):
+        sqs.send_message(QueueUrl=url, MessageBody=body)
+    sqs.send_message(QueueUrl=url, MessageBody="later", DelaySeconds=60)
+    [taken] = sqs.receive_message(QueueUrl=url, VisibilityTimeout=60)["Messages"]
+    names = [
+        "ApproximateNumberOf" + n for n in ("Messages", "MessagesNotVisible", "MessagesDelayed")
+    ]
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    assert [int(counts[n]) for n in names] == [1, 1, 1]
+    # What is left to receive is the other visible one: not the taken one, not the delayed one.
+    [left] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    assert {taken["Body"], left["Body"]} == {"a", "b"}

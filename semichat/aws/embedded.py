@@ -30,10 +30,9 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
     import logging
 
-    from moto.server import ThreadedMotoServer
-
     from semichat.aws import moto_patches
     from semichat.aws.moto_atomic import make_conditional_writes_atomic
+    from semichat.aws.moto_keepalive import serve_moto
 
     moto_patches.apply()
     # After the patches, so that the lock covers a patched transaction's snapshot and restore.
@@ -41,10 +40,8 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     # One werkzeug access line per AWS call would drown the chat server's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    bound_host, bound_port = server.get_host_and_port()
-    endpoint = f"http://{bound_host}:{bound_port}"
+    server = serve_moto(host, port)
+    endpoint = f"http://{host}:{server.server_port}"
     asyncio.run(provision(settings.with_overrides(endpoint_url=endpoint)))
     print(json.dumps({"endpoint": endpoint}), flush=True)
     stop = threading.Event()

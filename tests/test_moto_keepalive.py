@@ -1,0 +1,83 @@
+"""The embedded backend keeps a connection open between requests (`semichat/aws/moto_keepalive.py`):
+each request on it is read whole and answered, whatever the one before left unread."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+from semichat.aws.embedded import start_backend_process, stop_backend_process
+
+LIST_TABLES = {
+    "Content-Type": "application/x-amz-json-1.0",
+    "X-Amz-Target": "DynamoDB_20120810.ListTables",
+    "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/dynamodb/aws4_request",
+}
+
+
+@pytest.fixture(scope="module")
+def moto_endpoint() -> Iterator[str]:
+    proc, endpoint = start_backend_process()
+    try:
+        yield endpoint
+    finally:
+        stop_backend_process(proc)
+
+
+def _connect(endpoint: str) -> http.client.HTTPConnection:
+    url = urlsplit(endpoint)
+    return http.client.HTTPConnection(url.hostname or "", url.port, timeout=30)
+
+
+def _list_tables(conn: http.client.HTTPConnection) -> tuple[http.client.HTTPResponse, object]:
+    conn.request("POST", "/", body=b"{}", headers=LIST_TABLES)
+    response = conn.getresponse()
+    return response, json.loads(response.read())
+
+
+def test_requests_share_one_connection(moto_endpoint: str) -> None:
+    conn = _connect(moto_endpoint)
+    try:
+        first, tables = _list_tables(conn)
+        sock = conn.sock
+        assert first.status == 200 and first.getheader("Connection") != "close"
+        assert "semichat-Messages" in str(tables)  # the backend's own tables: moto answered
+        for _ in range(3):
+            again, same = _list_tables(conn)
+            assert (again.status, same) == (200, tables)
+        # http.client drops its socket when an answer says close: the first one is still in use.
+        assert conn.sock is sock is not None
+    finally:
+        conn.close()
+
+
+def test_a_body_the_app_left_unread_does_not_become_the_next_request(moto_endpoint: str) -> None:
+    conn = _connect(moto_endpoint)
+    try:
+        # moto's dashboard data ignores a request body; it must still be consumed.
+        unread = b'{"not": "a request line"}' * 100
+        conn.request("GET", "/moto-api/data.json", body=unread)
+        answer = conn.getresponse()
+        answer.read()
+        assert answer.status == 200
+        kept = conn.sock
+        after, _ = _list_tables(conn)
+        assert after.status == 200 and conn.sock is kept is not None
+    finally:
+        conn.close()
+
+
+def test_a_chunked_body_closes_the_connection(moto_endpoint: str) -> None:
+    conn = _connect(moto_endpoint)
+    try:
+        conn.request("POST", "/", body=iter([b"{", b"}"]), headers=LIST_TABLES)
+        answer = conn.getresponse()
+        assert json.loads(answer.read())["TableNames"]
+        # Its end is found by werkzeug's own reading, not a length: the old way, one request.
+        assert answer.getheader("Connection") == "close"
+    finally:
+        conn.close()
