@@ -69,7 +69,7 @@ def _no_table_copies() -> types.SimpleNamespace:
     return types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
 
 
-def _touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
+def touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     keys = []
     for item in transact_items:
         for op_type, op in item.items():
@@ -214,7 +214,7 @@ def apply() -> None:
 
     @functools.wraps(original)
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
-        saved = _snapshot(self, _touched_keys(self, transact_items))
+        saved = _snapshot(self, touched_keys(self, transact_items))
         try:
             original(self, transact_items)
         except Exception:
