@@ -45,6 +45,19 @@ def test_simulate_writes_a_complete_run_directory(chat_run: tuple) -> None:
     assert "user view" in proc.stdout and "lost" in proc.stdout
 
 
+def test_the_embedded_backend_runs_dynamodb_and_sqs_in_a_process_each(chat_run: tuple) -> None:
+    _, run, _ = chat_run
+    params = json.loads((run / "params.json").read_text())
+    if params["backend"] != "embedded":
+        pytest.skip("LocalStack serves SQS; only DynamoDB is embedded")
+    backend = json.loads((run / "backend.json").read_text())
+    assert backend["endpoint"] != backend["sqs_endpoint"]
+    # What the server says it used: moto serves both services, so a server on one endpoint
+    # for both would run just as well and this is the only place that tells.
+    serving = json.loads((run / "server.log").read_text().splitlines()[0])
+    assert (serving["dynamodb"], serving["sqs"]) == (backend["endpoint"], backend["sqs_endpoint"])
+
+
 def test_nothing_lost_in_the_user_view_and_latencies_recorded(chat_run: tuple) -> None:
     _, run, _ = chat_run
     results = json.loads((run / "results.json").read_text())

@@ -47,6 +47,13 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "target runs, so that /metrics is summed over them (default 1)",
     )
     p.add_argument(
+        "--split-backend",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="embedded backend: DynamoDB and SQS in a moto process each (default), or one "
+        "process for both (--no-split-backend)",
+    )
+    p.add_argument(
         "--drain",
         type=float,
         default=8.0,
@@ -158,6 +165,7 @@ def simulate_command(args: argparse.Namespace) -> int:
         shards=args.shards or env.shards,
         faults=faults,
         server_processes=args.server_processes,
+        split_backend=args.split_backend,
         expect_workers=args.expect_workers,
         master_bind_host=args.master_bind_host,
         master_bind_port=args.master_bind_port,

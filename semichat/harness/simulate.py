@@ -54,6 +54,9 @@ class SimulationParams:
     # Server processes on the target's port (`serve --processes N`): started so here, and /metrics
     # is read from each of them and summed (`server_metrics.py`).
     server_processes: int = 1
+    # The embedded backend as two moto processes, DynamoDB's and SQS's: one process serves every
+    # request under one GIL, and at 100 active users it was the bottleneck (README, Performance).
+    split_backend: bool = True
     # Locust master waiting for this many workers (`semichat worker`, any machine; 0: none),
     # on this address and port.
     expect_workers: int = 0
@@ -102,7 +105,11 @@ def simulated_users(params: SimulationParams, run_tag: str) -> list[str]:
 
 
 def provision_ahead(
-    params: SimulationParams, run_tag: str, run_dir: Path, endpoint: str | None
+    params: SimulationParams,
+    run_tag: str,
+    run_dir: Path,
+    endpoint: str | None,
+    sqs_endpoint: str | None = None,
 ) -> None:
     """With routing `preprovisioned`, create the users' queues before the server starts, as
     an operator would, and write how long that took to `provisioning.json`."""
@@ -114,7 +121,10 @@ def provision_ahead(
     from semichat.settings import Settings
 
     settings = Settings.from_env().with_overrides(
-        backend=params.backend, routing=params.routing, endpoint_url=endpoint
+        backend=params.backend,
+        routing=params.routing,
+        endpoint_url=endpoint,
+        sqs_endpoint=sqs_endpoint,
     )
     users = simulated_users(params, run_tag)
     began = time.monotonic()
@@ -240,13 +250,22 @@ def started_server(
         return
     from semichat.aws.embedded import start_backend_process, stop_backend_process
 
-    backend, endpoint = None, None
+    backends, endpoint, sqs_endpoint = [], None, None
     if params.backend == "embedded":
         with (run_dir / "backend.log").open("wb") as log:
             backend, endpoint = start_backend_process(stderr=log)
-        (run_dir / "backend.json").write_text(json.dumps({"endpoint": endpoint}) + "\n")
-    provision_ahead(params, run_tag, run_dir, endpoint)
+            backends.append(backend)
+            sqs_endpoint = endpoint
+            if params.split_backend:
+                backend, sqs_endpoint = start_backend_process(stderr=log)
+                backends.append(backend)
+        (run_dir / "backend.json").write_text(
+            json.dumps({"endpoint": endpoint, "sqs_endpoint": sqs_endpoint}) + "\n"
+        )
+    provision_ahead(params, run_tag, run_dir, endpoint, sqs_endpoint)
     server_args = ["--routing", params.routing, "--shards", str(params.shards)]
+    if sqs_endpoint != endpoint:
+        server_args += ["--sqs-endpoint", sqs_endpoint or ""]
     if params.server_processes > 1:
         server_args += ["--processes", str(params.server_processes)]
     server = ServerProcess(params.backend, run_dir, params.faults, endpoint, server_args)
@@ -259,7 +278,7 @@ def started_server(
         yield server
     finally:
         server.stop()
-        if backend is not None:
+        for backend in backends:
             stop_backend_process(backend)
 
 
