@@ -23,6 +23,22 @@ def _table(dynamodb: Any) -> str:
     return name
 
 
+def _ranged_table(dynamodb: Any, name: str, hash_key: str, range_key: str) -> str:
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=[
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": hash_key, "AttributeType": "S"},
+            {"AttributeName": range_key, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    return name
+
+
 def _put(table: str, key: str, condition: str | None = None) -> dict[str, Any]:
     op: dict[str, Any] = {"TableName": table, "Item": {"k": {"S": key}, "v": {"S": "new"}}}
     if condition:
@@ -58,19 +74,7 @@ def test_a_committed_transaction_writes_every_item(dynamodb: Any) -> None:
 
 
 def test_a_query_reads_its_partition_in_order_and_pages(dynamodb: Any) -> None:
-    table = f"q{uuid.uuid4().hex[:8]}"
-    dynamodb.create_table(
-        TableName=table,
-        KeySchema=[
-            {"AttributeName": "p", "KeyType": "HASH"},
-            {"AttributeName": "r", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "p", "AttributeType": "S"},
-            {"AttributeName": "r", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    table = _ranged_table(dynamodb, f"q{uuid.uuid4().hex[:8]}", "p", "r")
     for p in ("a", "b", "c"):
         for r in ("3", "1", "2", "5", "4"):
             dynamodb.put_item(TableName=table, Item={"p": {"S": p}, "r": {"S": r}})
@@ -177,18 +181,7 @@ def test_dynamodb_answers_dumped_as_they_are_equal_moto_s_shape_walk(
     monkeypatch.setattr(DynamoResult, "execute_result", both)
     with mock_aws():
         db = boto3.client("dynamodb", region_name="us-east-1")
-        db.create_table(
-            TableName="t",
-            KeySchema=[
-                {"AttributeName": "c", "KeyType": "HASH"},
-                {"AttributeName": "s", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "c", "AttributeType": "S"},
-                {"AttributeName": "s", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        _ranged_table(db, "t", "c", "s")
         db.describe_table(TableName="t")
         for i in range(5):
             item = {
