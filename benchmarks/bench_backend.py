@@ -9,8 +9,8 @@ process used per request (psutil), so the figure can be set against a run's dema
 
 Operations: `history` (the history read behind every refetch: a Query of 21 items from a
 conversation of 200 messages), `send` (one SendMessage of a notification), `store` (the
-send path's store: a GetItem for the idempotency record, then the conditional transaction of
-record and message: two requests a call).
+send path's store: the conditional transaction of idempotency record and message, one request
+a call; until 29 November a GetItem of the record came first, two requests a call).
 
     python -m benchmarks.bench_backend [--concurrency 1 8 32] [--seconds 5] [--ops history]
         [--backend-endpoint URL] [--sqs-endpoint URL]

@@ -25,7 +25,7 @@ from semichat.server.appkeys import CHAT, ROUTER
 from semichat.server.chat import IDEMPOTENCY_TTL_S, ChatService
 from semichat.server.errors import Unavailable
 from semichat.server.payloads import SendCommand
-from semichat.server.store import ChatStore, Message
+from semichat.server.store import ChatStore, IdempotencyRecord, Message
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events
@@ -109,6 +109,31 @@ async def test_an_idempotency_record_expires_a_day_after_its_send(
     expires_at = int(item["expiresAt"]["N"])
     # Whole seconds from the send's clock, read somewhere between before and after.
     assert int(before) + IDEMPOTENCY_TTL_S <= expires_at <= int(after) + IDEMPOTENCY_TTL_S
+
+
+async def test_a_first_send_reads_no_record_and_a_retry_reads_the_one_it_finds(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A send stores with one transaction; only when that finds the key taken does it read the
+    record, to answer with the message the key already names."""
+    conversation = await new_conversation(client, "alice", "bob")
+    store = client.app[CHAT]._store
+    reads: list[IdempotencyRecord | None] = []
+    read = store.get_idempotency
+
+    async def counted(key: str) -> IdempotencyRecord | None:
+        reads.append(await read(key))
+        return reads[-1]
+
+    monkeypatch.setattr(store, "get_idempotency", counted)
+    first = await send(client, "alice", conversation, "once", "read-key")
+    assert first.status == 201 and reads == []
+    again = await send(client, "alice", conversation, "once", "read-key")
+    assert again.status == 200
+    [record] = reads
+    assert record is not None
+    message_id = (await first.json())["messageId"]
+    assert record.message_id == message_id == (await again.json())["messageId"]
 
 
 async def test_concurrent_lease_claims_have_exactly_one_winner(
