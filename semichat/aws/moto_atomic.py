@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from semichat.aws.moto_patches import key_of, touched_keys
+
 # Writes that may carry a condition. `transact_write_items` calls the others: hence re-entrant.
 CONDITIONAL_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
 
@@ -65,8 +67,6 @@ def _item_key(table_name: str, key: dict[str, Any] | None) -> ItemKey:
 
 
 def _keys(backend: Any, name: str, call: inspect.BoundArguments) -> list[ItemKey]:
-    from semichat.aws.moto_patches import touched_keys
-
     args = call.arguments
     if name == "transact_write_items":
         return [_item_key(t, k) for t, k in touched_keys(backend, args["transact_items"])]
@@ -76,9 +76,7 @@ def _keys(backend: Any, name: str, call: inspect.BoundArguments) -> list[ItemKey
     table = backend.tables.get(table_name)
     if table is None:
         return [_item_key(table_name, None)]  # moto refuses it; nothing to keep apart
-    attrs = args["item_attrs"]
-    names = [table.hash_key_attr, table.range_key_attr]
-    return [_item_key(table_name, {n: attrs.get(n) for n in names if n is not None})]
+    return [_item_key(table_name, key_of(table, args["item_attrs"]))]
 
 
 def _serialised(name: str, write: Callable[..., Any]) -> Callable[..., Any]:

@@ -69,6 +69,14 @@ def _no_table_copies() -> types.SimpleNamespace:
     return types.SimpleNamespace(deepcopy=deepcopy, copy=copy.copy)
 
 
+def key_of(table: Table, attrs: dict[str, Any]) -> dict[str, Any]:
+    """The key of the item `attrs` would write to `table` (its hash and range attributes)."""
+    key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
+    if table.range_key_attr is not None:
+        key[table.range_key_attr] = attrs.get(table.range_key_attr)
+    return key
+
+
 def touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tuple[str, Any]]:
     keys = []
     for item in transact_items:
@@ -77,11 +85,7 @@ def touched_keys(backend: Any, transact_items: list[dict[str, Any]]) -> list[tup
             if table_name not in backend.tables:
                 continue
             if op_type == "Put":
-                table = backend.tables[table_name]
-                attrs = op["Item"]
-                key = {table.hash_key_attr: attrs.get(table.hash_key_attr)}
-                if table.range_key_attr is not None:
-                    key[table.range_key_attr] = attrs.get(table.range_key_attr)
+                key = key_of(backend.tables[table_name], op["Item"])
             else:
                 key = op.get("Key")
             if key and all(v is not None for v in key.values()):
