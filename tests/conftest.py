@@ -53,6 +53,7 @@ BACKEND_FIXTURES = frozenset(
         "backend",
         "quiet_backend",
         "moto_endpoint",
+        "embedded_endpoint",
         "served",
         "chat_run",
         "faulty_run",
@@ -149,6 +150,16 @@ def backend(request: pytest.FixtureRequest) -> Iterator[Backend]:
             )
         finally:
             _stop(proc)
+
+
+@pytest.fixture(scope="module")
+def embedded_endpoint() -> Iterator[str]:
+    """An embedded backend of the module's own, apart from the backend under test."""
+    proc, endpoint = _start_moto()
+    try:
+        yield endpoint
+    finally:
+        _stop(proc)
 
 
 @pytest.fixture

@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
 from urllib.parse import urlsplit
-
-import pytest
-
-from semichat.aws.embedded import start_backend_process, stop_backend_process
 
 LIST_TABLES = {
     "Content-Type": "application/x-amz-json-1.0",
     "X-Amz-Target": "DynamoDB_20120810.ListTables",
     "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20261129/us-east-1/dynamodb/aws4_request",
 }
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    proc, endpoint = start_backend_process()
-    try:
-        yield endpoint
-    finally:
-        stop_backend_process(proc)
 
 
 def _connect(endpoint: str) -> http.client.HTTPConnection:
@@ -39,8 +25,8 @@ def _list_tables(conn: http.client.HTTPConnection) -> tuple[http.client.HTTPResp
     return response, json.loads(response.read())
 
 
-def test_requests_share_one_connection(moto_endpoint: str) -> None:
-    conn = _connect(moto_endpoint)
+def test_requests_share_one_connection(embedded_endpoint: str) -> None:
+    conn = _connect(embedded_endpoint)
     try:
         first, tables = _list_tables(conn)
         sock = conn.sock
@@ -55,8 +41,10 @@ def test_requests_share_one_connection(moto_endpoint: str) -> None:
         conn.close()
 
 
-def test_a_body_the_app_left_unread_does_not_become_the_next_request(moto_endpoint: str) -> None:
-    conn = _connect(moto_endpoint)
+def test_a_body_the_app_left_unread_does_not_become_the_next_request(
+    embedded_endpoint: str,
+) -> None:
+    conn = _connect(embedded_endpoint)
     try:
         # moto's dashboard data ignores a request body; it must still be consumed.
         unread = b'{"not": "a request line"}' * 100
@@ -71,8 +59,8 @@ def test_a_body_the_app_left_unread_does_not_become_the_next_request(moto_endpoi
         conn.close()
 
 
-def test_a_chunked_body_closes_the_connection(moto_endpoint: str) -> None:
-    conn = _connect(moto_endpoint)
+def test_a_chunked_body_closes_the_connection(embedded_endpoint: str) -> None:
+    conn = _connect(embedded_endpoint)
     try:
         conn.request("POST", "/", body=iter([b"{", b"}"]), headers=LIST_TABLES)
         answer = conn.getresponse()

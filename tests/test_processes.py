@@ -16,14 +16,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 import pytest
 
-from semichat.aws.embedded import start_backend_process, stop_backend_process
 from semichat.harness.server_metrics import combine, fleet_metrics
 from semichat.harness.server_process import free_port, get_json
 from semichat.harness.sse_parser import SseParser
@@ -46,15 +45,6 @@ def test_metrics_of_several_processes_add_up() -> None:
     assert combined["sqs"] == {"send": 5, "open_streams": 5}
     assert combined["time"] == 7.0 and combined["routing"] == "instance"
     assert combined["pids"] == [1, 2] and set(combined["processes"]) == {"1", "2"}
-
-
-@pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    proc, url = start_backend_process()
-    try:
-        yield url
-    finally:
-        stop_backend_process(proc)
 
 
 @dataclass
@@ -143,8 +133,8 @@ async def notified(tab: Tab, message_id: str, found: asyncio.Queue[Tab]) -> None
 
 
 @pytest.fixture(params=ROUTINGS)
-async def served(request: pytest.FixtureRequest, endpoint: str) -> AsyncIterator[Served]:
-    s = await asyncio.to_thread(start_served, endpoint, request.param)
+async def served(request: pytest.FixtureRequest, embedded_endpoint: str) -> AsyncIterator[Served]:
+    s = await asyncio.to_thread(start_served, embedded_endpoint, request.param)
     try:
         yield s
     finally:
@@ -197,10 +187,10 @@ def done(routing: str, tabs: list[Tab], reached: list[Tab]) -> bool:
     return {t.user for t in reached} == {t.user for t in tabs}
 
 
-def test_the_supervisor_leaves_no_process_behind(endpoint: str) -> None:
+def test_the_supervisor_leaves_no_process_behind(embedded_endpoint: str) -> None:
     """SIGTERM stops every child; a supervisor killed outright takes its children with it."""
     for stop in (signal.SIGTERM, signal.SIGKILL):
-        served = start_served(endpoint, "per_user_queue")
+        served = start_served(embedded_endpoint, "per_user_queue")
         pids = [int(p) for p in fleet_metrics(served.base, 2)["pids"]]
         served.proc.send_signal(stop)
         served.proc.wait(30)
