@@ -264,8 +264,8 @@ def started_server(
         )
     provision_ahead(params, run_tag, run_dir, endpoint, sqs_endpoint)
     server_args = ["--routing", params.routing, "--shards", str(params.shards)]
-    if sqs_endpoint != endpoint:
-        server_args += ["--sqs-endpoint", sqs_endpoint or ""]
+    if sqs_endpoint is not None and sqs_endpoint != endpoint:
+        server_args += ["--sqs-endpoint", sqs_endpoint]
     if params.server_processes > 1:
         server_args += ["--processes", str(params.server_processes)]
     server = ServerProcess(params.backend, run_dir, params.faults, endpoint, server_args)
