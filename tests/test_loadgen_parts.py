@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,3 +172,40 @@ def test_summary_table_names_both_levels() -> None:
     assert "12 ms" in text
     late_row = next(line for line in text.splitlines() if line.startswith("late "))
     assert late_row.split() == ["late", "2", "2"]
+
+
+
+_FIRST_SENDS = """
+import json
+from semichat.harness.loadgen import user as user_module
+from semichat.harness.loadgen.config import LoadConfig
+from semichat.harness.scenarios.chat import ChatParticipant
+
+steps = []
+user_module.ChatUser.on_start = lambda self: steps.append(["start", 0])
+user_module.gevent.sleep = lambda s: steps.append(["sleep", s])
+ChatParticipant.join_conversation = lambda self: None
+ChatParticipant.open_tabs = lambda self, n: steps.append(["tabs", n])
+participant = ChatParticipant.__new__(ChatParticipant)
+participant.config = LoadConfig(send_interval=4.0)
+runs = []
+for _ in range(50):
+    steps.clear()
+    participant.on_start()
+    runs.append(list(steps))
+print(json.dumps(runs))
+"""
+
+
+def test_chat_users_start_sending_at_their_own_pace_not_in_one_volley() -> None:
+    """Users spawn within two seconds; each first waits a random part of one send interval, so
+    that 100 first sends do not land together (that volley set the 100-user run's p99).
+    In a child process: importing Locust monkey-patches this one for gevent."""
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_SENDS], capture_output=True, text=True, check=True
+    ).stdout
+    runs = json.loads(out.splitlines()[-1])
+    assert all([name for name, _ in steps] == ["start", "tabs", "sleep"] for steps in runs)
+    pauses = [steps[-1][1] for steps in runs]
+    assert all(0.0 <= p <= 4.0 for p in pauses)
+    assert max(pauses) - min(pauses) > 1.0  # spread, not one shared delay

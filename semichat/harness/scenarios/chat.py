@@ -1,5 +1,7 @@
 """Scenario `chat`: users in small conversations, each sending at a steady pace and holding one
-SSE stream, as one browser tab of the widget (which shares one stream among a user's tabs)."""
+SSE stream, as one browser tab of the widget (which shares one stream among a user's tabs).
+Each user's first send waits a random part of one interval: users spawned together would
+otherwise all send in the same second."""
 
 import random
 
@@ -19,6 +21,7 @@ class ChatParticipant(ChatUser):
         super().on_start()
         self.join_conversation()
         self.open_tabs(self.config.tabs)
+        self.pause_before_first_send()
 
     @task
     def send(self) -> None:
