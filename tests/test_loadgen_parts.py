@@ -174,7 +174,6 @@ def test_summary_table_names_both_levels() -> None:
     assert late_row.split() == ["late", "2", "2"]
 
 
-
 _FIRST_SENDS = """
 import json
 from semichat.harness.loadgen import user as user_module
