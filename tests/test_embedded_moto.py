@@ -277,3 +277,39 @@ def test_a_queue_counts_its_visible_in_flight_and_delayed_messages_apart(sqs: An
     # What is left to receive is the other visible one: not the taken one, not the delayed one.
     [left] = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     assert {taken["Body"], left["Body"]} == {"a", "b"}
+
+
+def test_a_fifo_queue_deduplicates_by_content_and_still_reports_all_its_attributes(
+    sqs: Any,
+) -> None:
+    """SendMessage reads one attribute of its queue (moto_overheads answers it alone during a
+    send): content-based deduplication must still see it, single and batched, and the queue's
+    attributes read afterwards must still be all of them."""
+    url = sqs.create_queue(
+        QueueName=f"dedup-{uuid.uuid4().hex[:8]}.fifo",
+        Attributes={"FifoQueue": "true", "ContentBasedDeduplication": "true"},
+    )["QueueUrl"]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=url, MessageBody="same", MessageGroupId="g")
+    batch = sqs.send_message_batch(
+        QueueUrl=url,
+        Entries=[
+            {"Id": "1", "MessageBody": "same", "MessageGroupId": "g"},
+            {"Id": "2", "MessageBody": "other", "MessageGroupId": "g"},
+        ],
+    )
+    assert len(batch["Successful"]) == 2
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    assert attributes["ContentBasedDeduplication"] == "true"
+    assert attributes["FifoQueue"] == "true"
+    assert int(attributes["ApproximateNumberOfMessages"]) == 2  # "same" once, "other" once
+    bodies = [
+        m["Body"] for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+    ]
+    assert bodies == ["same", "other"]
+    plain = sqs.create_queue(QueueName=f"plain-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=plain, MessageBody="same")
+    counted = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
+    assert int(counted["ApproximateNumberOfMessages"]) == 2
+    assert "ContentBasedDeduplication" not in counted

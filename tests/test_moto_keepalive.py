@@ -3,8 +3,10 @@ each request on it is read whole and answered, whatever the one before left unre
 
 from __future__ import annotations
 
+import email.utils
 import http.client
 import json
+from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
 LIST_TABLES = {
@@ -67,5 +69,27 @@ def test_a_chunked_body_closes_the_connection(embedded_endpoint: str) -> None:
         assert json.loads(answer.read())["TableNames"]
         # Its end is found by werkzeug's own reading, not a length: the old way, one request.
         assert answer.getheader("Connection") == "close"
+    finally:
+        conn.close()
+
+
+def test_answers_carry_the_current_date_and_a_failed_call_keeps_the_connection(
+    embedded_endpoint: str,
+) -> None:
+    """The Date header is formatted once a second, and moto's app runs without Flask's debug
+    mode (`moto_keepalive.py`): dates must still be current, and a call moto fails on (an
+    unknown action: a 500, as from moto's own server) must answer whole on a kept connection."""
+    conn = _connect(embedded_endpoint)
+    try:
+        answer, _ = _list_tables(conn)
+        sent = email.utils.parsedate_to_datetime(answer.getheader("Date") or "")
+        assert abs((sent - datetime.now(UTC)).total_seconds()) < 60
+        unknown = LIST_TABLES | {"X-Amz-Target": "DynamoDB_20120810.NoSuchThing"}
+        conn.request("POST", "/", body=b"{}", headers=unknown)
+        failed = conn.getresponse()
+        failed.read()
+        assert failed.status == 500
+        again, tables = _list_tables(conn)
+        assert again.status == 200 and "semichat-Messages" in str(tables)
     finally:
         conn.close()

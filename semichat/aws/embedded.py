@@ -30,11 +30,12 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
     import logging
 
-    from semichat.aws import moto_patches
+    from semichat.aws import moto_overheads, moto_patches
     from semichat.aws.moto_atomic import make_conditional_writes_atomic
     from semichat.aws.moto_keepalive import serve_moto
 
     moto_patches.apply()
+    moto_overheads.apply()
     # After the patches, so that the lock covers a patched transaction's snapshot and restore.
     make_conditional_writes_atomic()
     # One werkzeug access line per AWS call would drown the chat server's own log.
