@@ -11,12 +11,14 @@ import base64
 import itertools
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
@@ -402,6 +404,59 @@ def test_send_retry_reuses_the_idempotency_key(server, context_factory, tag, los
     expect(messages(page, barrier)).to_have_count(1)
     expect(messages(page, text)).to_have_count(1)
     assert history_texts(server.url, user).count(text) == 1
+
+
+def test_a_notified_message_that_sorts_behind_shown_ones_still_shows(server, context_factory, tag):
+    """A send that commits late sorts behind messages already shown, beyond a catch-up's first
+    page of 5: its notification names it, and the widget pages back until it shows. The page
+    talks to a faked history and stream, which a real server cannot be made to order so."""
+    from playwright.sync_api import expect
+
+    def message(second: float, message_id: str) -> dict:
+        return {
+            "messageId": message_id,
+            "conversationId": CONVERSATION,
+            "senderId": f"leo-{tag}",
+            "text": f"{message_id} {tag}",
+            "createdAt": f"2030-01-01T00:00:{second:06.3f}Z",
+        }
+
+    history = [message(i, f"m{i:02}") for i in range(40)]
+    reads: list[tuple[int, str | None]] = []
+
+    def serve_history(route) -> None:
+        query = urllib.parse.parse_qs(urllib.parse.urlparse(route.request.url).query)
+        limit, cursor = int(query["limit"][0]), query.get("cursor", [None])[0]
+        reads.append((limit, cursor))
+        end = int(cursor) if cursor else len(history)
+        start = max(0, end - limit)
+        body = {"messages": history[start:end], "nextCursor": str(start) if start else None}
+        route.fulfill(json=body)
+
+    streams: list = []  # held open until the test answers them
+    page = context_factory().new_page()
+    page.route(re.compile(r"/api/chat/history\?"), serve_history)
+    page.route(re.compile(r"/api/chat/stream$"), lambda route: streams.append(route))
+    page.goto(f"{server.url}/?user=kate-{tag}&conversation={CONVERSATION}")
+    expect(page.get_by_test_id("chat-message").filter(has_text=tag)).to_have_count(40)
+    assert reads == [(50, None)] and len(streams) == 1
+
+    # Committed late: older than the 8 newest messages, which the page already shows.
+    late = message(31.5, "late")
+    history.insert(32, late)
+    notification = {"conversationId": CONVERSATION, "messageId": "late"}
+    streams[0].fulfill(
+        status=200,
+        content_type="text/event-stream",
+        body=f"event: ready\ndata: {{}}\n\nid: 1\ndata: {json.dumps(notification)}\n\n",
+    )
+    expect(messages(page, f"late {tag}")).to_have_count(1)
+    shown = page.get_by_test_id("chat-message").evaluate_all(
+        "els => els.map(e => e.dataset.messageId)"
+    )
+    assert shown == [m["messageId"] for m in history]
+    # The (re)connect's catch-up: 5, enough for it. The notification's: 5, then 20 back to it.
+    assert reads[1:] == [(5, None), (5, None), (20, "36")], reads
 
 
 # Each EventSource the page opens, stamped with the page's own clock.

@@ -16,6 +16,8 @@ from semichat.harness.events import read_events
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.loadgen.view import (
+    CATCH_UP_FIRST_PAGE,
+    CATCH_UP_PAGE,
     MAX_CATCH_UP_PAGES,
     ChatView,
     catch_up,
@@ -45,6 +47,10 @@ class _History:
     def add(self, count: int) -> None:
         self.ids += [f"m{i:04}" for i in range(len(self.ids), len(self.ids) + count)]
 
+    def insert(self, newer: int, message_id: str) -> None:
+        """A message that sorts behind the `newer` newest ones: a send that committed late."""
+        self.ids.insert(len(self.ids) - newer, message_id)
+
     def fetch(self, limit: int, cursor: str | None) -> dict[str, Any]:
         self.calls.append((limit, cursor))
         end = int(cursor) if cursor else len(self.ids)
@@ -58,18 +64,68 @@ def test_catching_up_pages_back_to_a_shown_message_as_the_widget_does() -> None:
     shown: list[int] = []
     assert catch_up(history.fetch, view, False, lambda page: shown.append(len(view.merge(page))))
     assert history.calls == [(50, None)] and shown == [50]
-    # 45 new: pages of 20 back until one reaches a message already shown.
-    history.add(45)
+    # 40 new: a page of 5, then pages of 20 back until one reaches a message already shown.
+    history.add(40)
     history.calls.clear()
     assert catch_up(history.fetch, view, True, lambda page: shown.append(len(view.merge(page))))
-    assert history.calls == [(20, None), (20, "125"), (20, "105")]
-    assert shown[1:] == [20, 20, 5] and all(m in view for m in history.ids[50:])
+    assert history.calls == [(5, None), (20, "135"), (20, "115")]
+    assert shown[1:] == [5, 20, 15] and all(m in view for m in history.ids[50:])
+    # Nothing new: the page of 5 alone.
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge)
+    assert history.calls == [(5, None)]
     # Far behind: at most ten pages; a refused read leaves the state as it was.
     history.add(500)
     history.calls.clear()
     catch_up(history.fetch, view, True, view.merge)
-    assert len(history.calls) == MAX_CATCH_UP_PAGES and len(view) == 95 + 200
+    assert len(history.calls) == MAX_CATCH_UP_PAGES and len(view) == 90 + 5 + 9 * 20
     assert catch_up(lambda limit, cursor: None, ChatView(), False, view.merge) is False
+
+
+def test_catching_up_pages_back_to_a_notified_message_that_sorts_behind_shown_ones() -> None:
+    history, view = _History(100), ChatView()
+    catch_up(history.fetch, view, False, view.merge)
+    # Committed late: older than 8 messages already shown, so the first page of 5 misses it.
+    history.insert(8, "late")
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge)
+    assert history.calls == [(CATCH_UP_FIRST_PAGE, None)] and "late" not in view
+    # Its notification names it: the catch-up pages back until it shows.
+    wanted = {"late"}
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge, wanted)
+    assert history.calls == [(CATCH_UP_FIRST_PAGE, None), (CATCH_UP_PAGE, "96")]
+    assert "late" in view and wanted == set()
+
+    # An id notified while a catch-up runs is left for the next one.
+    def fetch_meanwhile_notified(limit: int, cursor: str | None) -> dict[str, Any]:
+        wanted.add("meanwhile")
+        return history.fetch(limit, cursor)
+
+    wanted.add("late")
+    catch_up(fetch_meanwhile_notified, view, True, view.merge, wanted)
+    assert wanted == {"meanwhile"}
+    # A refused read gives up on nothing: the next catch-up still seeks them.
+    assert catch_up(lambda limit, cursor: None, view, True, view.merge, wanted)
+    assert wanted == {"meanwhile"}
+
+
+def test_a_notified_message_never_found_is_sought_at_most_ten_pages_then_dropped() -> None:
+    history, view = _History(1000), ChatView()
+    catch_up(history.fetch, view, False, view.merge)
+    history.calls.clear()
+    wanted = {"ghost"}
+    catch_up(history.fetch, view, True, view.merge, wanted)
+    assert len(history.calls) == MAX_CATCH_UP_PAGES
+    assert history.calls[0] == (CATCH_UP_FIRST_PAGE, None)
+    assert {limit for limit, _ in history.calls[1:]} == {CATCH_UP_PAGE}
+    assert wanted == set()
+    # A shorter history ends where it begins, without a nextCursor.
+    history, view, wanted = _History(60), ChatView(), {"ghost"}
+    catch_up(history.fetch, view, False, view.merge)
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge, wanted)
+    assert history.calls == [(5, None), (20, "55"), (20, "35"), (20, "15")] and wanted == set()
 
 
 def test_the_idempotency_key_is_parsed_back_from_a_message_text() -> None:

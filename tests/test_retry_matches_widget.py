@@ -70,10 +70,14 @@ def test_a_stream_that_opened_is_retried_at_once_however_many_cuts_came_before()
 def test_history_is_read_as_the_widget_reads_it() -> None:
     for name, value in (
         ("INITIAL_HISTORY", view.INITIAL_HISTORY),
+        ("CATCH_UP_FIRST_PAGE", view.CATCH_UP_FIRST_PAGE),
         ("CATCH_UP_PAGE", view.CATCH_UP_PAGE),
         ("MAX_CATCH_UP_PAGES", view.MAX_CATCH_UP_PAGES),
     ):
         m = re.search(rf"const {name} = (\d+);", WIDGET)
         assert m and int(m[1]) == value, name
-    # The widget stops paging back at a page that reaches a message it already shows.
-    assert "if (reachedKnown || !page.nextCursor) return;" in WIDGET
+    # The widget reads a page of 5 first, then 20s, and stops paging back at a page that reaches a
+    # message it already shows once it also shows every message notified before it began.
+    assert "const limit = n === 0 ? CATCH_UP_FIRST_PAGE : CATCH_UP_PAGE;" in WIDGET
+    assert "if ((reachedKnown && reachedWanted) || !page.nextCursor) break;" in WIDGET
+    assert "this.sync.request(n.messageId);" in WIDGET

@@ -96,6 +96,8 @@ class Tab:
         self.client_id = f"{user.user_id}/tab{number}"
         self.view = ChatView()
         self.dirty = Event()
+        # Notified ids not shown yet: the next catch-up pages back until it shows them.
+        self.wanted: set[str] = set()
         self.stopping = False
         self._response: Any = None
         self.greenlets = [gevent.spawn(self._stream_loop), gevent.spawn(self._view_loop)]
@@ -192,6 +194,7 @@ class Tab:
                             data["conversationId"] == user.conversation_id
                             and str(data["messageId"]) not in self.view
                         ):
+                            self.wanted.add(str(data["messageId"]))
                             self.dirty.set()
             if self.stopping:
                 reason = "user stopped"
@@ -235,7 +238,7 @@ class Tab:
                 conversation_id=self.user.conversation_id,
             )
 
-        return catch_up(self._history, self.view, loaded, show)
+        return catch_up(self._history, self.view, loaded, show, self.wanted)
 
     def _history(self, limit: int, cursor: str | None) -> dict[str, Any] | None:
         user = self.user

@@ -1,8 +1,8 @@
 """What a user's chat window holds: the widget's algorithm, for simulated users.
 
-On each notification (and on every reconnect) the client refetches the newest page of history
-(paging back until it reaches what it shows) and shows each message once, de-duplicated by
-messageId, in the server's order.
+On each notification (and on every reconnect) the client refetches the newest few messages of
+history, paging back until it reaches what it shows and every message a notification named; it
+shows each message once, de-duplicated by messageId, in the server's order.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from typing import Any, Protocol
 
 # Simulated users write "<user> #<seq> [<idempotency key>]", so whoever sees a message can name
 # the send it came from even when that send's response was lost (its outcome "unknown").
-# widget.js: the first read takes 50; each later one pages of 20 back to a known message, at
-# most 10 pages (`tests/test_retry_matches_widget.py` reads them out of widget.js).
+# widget.js: the first read takes 50; each later one a page of 5, then pages of 20 back to a
+# known message and to every notified one, at most 10 pages (`tests/test_retry_matches_widget.py`
+# reads them out of widget.js).
 INITIAL_HISTORY = 50
+CATCH_UP_FIRST_PAGE = 5
 CATCH_UP_PAGE = 20
 MAX_CATCH_UP_PAGES = 10
 _KEY_IN_TEXT = re.compile(r"\[([0-9A-Za-z_-]{1,128})\]\s*$")
@@ -62,23 +64,38 @@ Fetch = Callable[[int, "str | None"], "Mapping[str, Any] | None"]
 
 
 def catch_up(
-    fetch: Fetch, view: ChatView, loaded: bool, show: Callable[[list[Any]], object]
+    fetch: Fetch,
+    view: ChatView,
+    loaded: bool,
+    show: Callable[[list[Any]], object],
+    wanted: set[str] | None = None,
 ) -> bool:
     """widget.js `HistorySync.catchUp`: the first read takes the newest INITIAL_HISTORY; later
-    ones take pages of CATCH_UP_PAGE, going back until a page reaches a message `view` already
-    shows (at most MAX_CATCH_UP_PAGES). Each page is shown as it arrives. Returns whether the
-    first read is done."""
+    ones take CATCH_UP_FIRST_PAGE, then pages of CATCH_UP_PAGE, going back until a page reaches a
+    message `view` already shows and `view` shows every id `wanted` held at the start (at most
+    MAX_CATCH_UP_PAGES). `wanted` holds the notified ids not shown yet: a send that commits late
+    sorts behind messages already shown, beyond the first page. Each page is shown as it arrives
+    (`show` must fold it into `view`). The ids held at the start then leave `wanted`, found or
+    not; those added meanwhile stay for the next call, and a refused read leaves all of them.
+    Returns whether the first read is done."""
+    sought = set(wanted or ())
     cursor = None
-    for _ in range(MAX_CATCH_UP_PAGES if loaded else 1):
-        page = fetch(CATCH_UP_PAGE if loaded else INITIAL_HISTORY, cursor)
+    for n in range(MAX_CATCH_UP_PAGES if loaded else 1):
+        if not loaded:
+            limit = INITIAL_HISTORY
+        else:
+            limit = CATCH_UP_FIRST_PAGE if n == 0 else CATCH_UP_PAGE
+        page = fetch(limit, cursor)
         if page is None:
             return loaded
         messages = list(page["messages"])
         reached_known = any(str(m.get("messageId")) in view for m in messages)
         show(messages)
         cursor = page.get("nextCursor")
-        if reached_known or not cursor:
+        if (reached_known and all(m in view for m in sought)) or not cursor:
             break
+    if wanted is not None:
+        wanted.difference_update(sought)
     return True
 
 
