@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from semichat.aws.clients import open_clients
+from semichat.aws.clients import USER_AGENT, open_clients
 from semichat.server.app import create_app
 from semichat.server.metrics import SqsCounters
 from semichat.server.routing import Notification, make_router
@@ -180,3 +180,20 @@ async def test_one_process_looks_a_new_user_up_once(
         )
     assert counters.create_queue == 1
     assert counters.send == 5
+
+
+async def test_the_server_s_aws_calls_carry_semichat_s_own_user_agent(settings: Settings) -> None:
+    """`clients.USER_AGENT` replaces botocore's assembled header (rebuilt twice a call)."""
+    sent: list[str] = []
+
+    def capture(request: Any, **_: Any) -> None:
+        sent.append(request.headers["User-Agent"].decode())
+
+    async with open_clients(settings) as c:
+        for client in (c.dynamodb, c.sqs):
+            client.meta.events.register_last("before-send", capture)
+        await c.dynamodb.list_tables()
+        await c.sqs.list_queues()
+    assert len(sent) == 2
+    # botocore appends its session's own part ("botocore/1.43"), as it does to any override.
+    assert all(ua.startswith(f"{USER_AGENT} ") and "md/" not in ua for ua in sent), sent
