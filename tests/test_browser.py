@@ -439,6 +439,13 @@ def test_a_notified_message_that_sorts_behind_shown_ones_still_shows(server, con
     page.route(re.compile(r"/api/chat/stream$"), lambda route: streams.append(route))
     page.goto(f"{server.url}/?user=kate-{tag}&conversation={CONVERSATION}")
     expect(page.get_by_test_id("chat-message").filter(has_text=tag)).to_have_count(40)
+    # The stream may open after the first read shows: wait for it while Playwright dispatches.
+    wait_until(
+        lambda: streams,
+        UI_TIMEOUT_MS / 1000,
+        "the stream",
+        sleep=lambda s: page.wait_for_timeout(s * 1000),
+    )
     assert reads == [(50, None)] and len(streams) == 1
 
     # Committed late: older than the 8 newest messages, which the page already shows.

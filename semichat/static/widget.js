@@ -250,15 +250,23 @@
         page.messages.forEach((m) => this.messages.add(m));
         this.loaded = true;
       } else {
-        let cursor = null;
-        for (let n = 0; n < MAX_CATCH_UP_PAGES; n++) {
-          const limit = n === 0 ? CATCH_UP_FIRST_PAGE : CATCH_UP_PAGE;
-          const page = await this.api.history(this.conversationId, { limit, cursor });
-          const reachedKnown = page.messages.some((m) => this.messages.has(m.messageId));
-          page.messages.forEach((m) => this.messages.add(m));
-          const reachedWanted = wanted.every((id) => this.messages.has(id));
-          if ((reachedKnown && reachedWanted) || !page.nextCursor) break;
-          cursor = page.nextCursor;
+        // Pages are shown together once the last is read: shown one by one, a first page of newer
+        // messages would stand above a gap that its next page fills a read later.
+        const found = [];
+        try {
+          let cursor = null;
+          for (let n = 0; n < MAX_CATCH_UP_PAGES; n++) {
+            const limit = n === 0 ? CATCH_UP_FIRST_PAGE : CATCH_UP_PAGE;
+            const page = await this.api.history(this.conversationId, { limit, cursor });
+            const reachedKnown = page.messages.some((m) => this.messages.has(m.messageId));
+            found.push(...page.messages);
+            const ids = new Set(found.map((m) => m.messageId));
+            const reachedWanted = wanted.every((id) => this.messages.has(id) || ids.has(id));
+            if ((reachedKnown && reachedWanted) || !page.nextCursor) break;
+            cursor = page.nextCursor;
+          }
+        } finally {
+          found.forEach((m) => this.messages.add(m));
         }
       }
       // Found, or not within reach: seeking them again would only repeat these reads. A failed read
