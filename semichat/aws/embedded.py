@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from typing import IO
 
 from semichat.aws.provisioning import provision
+from semichat.heap import freeze_startup_objects
 from semichat.settings import Settings
 
 START_TIMEOUT_S = 60.0
@@ -44,6 +45,8 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     server = serve_moto(host, port)
     endpoint = f"http://{host}:{server.server_port}"
     asyncio.run(provision(settings.with_overrides(endpoint_url=endpoint)))
+    # moto's items are long-lived too, so its youngest generation keeps the default threshold.
+    freeze_startup_objects()
     print(json.dumps({"endpoint": endpoint}), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -14,6 +14,7 @@ from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
 from semichat.aws.embedded import with_backend
+from semichat.heap import SERVER_GEN0_THRESHOLD, freeze_startup_objects
 from semichat.server.app import create_app
 from semichat.settings import Settings
 
@@ -75,6 +76,7 @@ async def serve(
                     "pid": os.getpid(),
                 },
             )
+            freeze_startup_objects(SERVER_GEN0_THRESHOLD)
             if on_ready is not None:
                 on_ready()
             await until_terminated(supervisor_pid)
