@@ -32,6 +32,9 @@ class _Store:
     async def create_conversation(self, conversation_id: str, members: set[str], at: str) -> None:
         self.created.append((conversation_id, members, at))
 
+    async def put_records(self, records: list[Any]) -> None:
+        pass
+
 
 def _service(store: _Store, clock: Any = lambda: 0.0) -> ChatService:
     return ChatService(store, router=None, settings=Settings(), clock=clock)  # type: ignore[arg-type]

@@ -106,6 +106,9 @@ async def test_an_idempotency_record_expires_a_day_after_its_send(
         TableName=table, Key={"idempotencyId": {"S": "alice#ttl-key"}}, ConsistentRead=True
     )["Item"]
     assert "expiresAt" in item, item
+    # Marked notified by the batched put of the whole record (`marks.py`): nothing else lost.
+    assert item["notified"] == {"BOOL": True}
+    assert item["messageId"]["S"] and item["textHash"]["S"] and item["createdAt"]["S"]
     expires_at = int(item["expiresAt"]["N"])
     # Whole seconds from the send's clock, read somewhere between before and after.
     assert int(before) + IDEMPOTENCY_TTL_S <= expires_at <= int(after) + IDEMPOTENCY_TTL_S

@@ -46,6 +46,8 @@ DYNAMODB_SERVER_ACTIONS: tuple[str, ...] = (
     "dynamodb:UpdateItem",
     "dynamodb:Query",
     "dynamodb:DescribeTable",
+    # Sends finishing together mark their idempotency records notified in one request.
+    "dynamodb:BatchWriteItem",
 )
 
 # What each routing strategy adds to the common actions, and why:
@@ -55,7 +57,7 @@ DYNAMODB_SERVER_ACTIONS: tuple[str, ...] = (
 #   and never release (the hand-off to local streams is the acknowledgement).
 # - instance: create its own queue at start and delete it at shutdown, and the janitor deletes
 #   dead instances' queues (DeleteQueue); the connection registry removes entries
-#   (DeleteItem) and refreshes them in batches (BatchWriteItem).
+#   (DeleteItem) and refreshes them in batches (BatchWriteItem, in the common set).
 ROUTING_SQS_ACTIONS: dict[str, tuple[str, ...]] = {
     "per_user_queue": SQS_LAZY_ACTIONS + SQS_RELEASE_ACTIONS,
     "fifo": SQS_LAZY_ACTIONS + SQS_RELEASE_ACTIONS,
@@ -64,7 +66,7 @@ ROUTING_SQS_ACTIONS: dict[str, tuple[str, ...]] = {
     "instance": (*SQS_LAZY_ACTIONS, "sqs:DeleteQueue"),
 }
 ROUTING_DYNAMODB_ACTIONS: dict[str, tuple[str, ...]] = {
-    "instance": ("dynamodb:DeleteItem", "dynamodb:BatchWriteItem"),
+    "instance": ("dynamodb:DeleteItem",),
 }
 
 

@@ -15,10 +15,12 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from semichat.server.errors import BadRequest, Forbidden, NotFound, Unavailable, Unprocessable
 from semichat.server.identity import USER_ID_RE
 from semichat.server.locks import KeyedLocks
+from semichat.server.marks import NotifiedMarks
 from semichat.server.payloads import HistoryQuery, SendCommand
 from semichat.server.routing import Notification, NotificationRouter
 from semichat.server.store import (
@@ -28,6 +30,7 @@ from semichat.server.store import (
     Message,
     decode_cursor,
     encode_cursor,
+    idempotency_record,
 )
 from semichat.settings import Settings
 
@@ -89,6 +92,7 @@ class ChatService:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = store
+        self._marks = NotifiedMarks(store.put_records)
         self._router = router
         self._settings = settings
         self._clock = clock
@@ -166,16 +170,25 @@ class ChatService:
             created_at=iso_now(now),
         )
         idempotency_id = f"{sender}#{cmd.idempotency_key}"
-        existing = await self._store.store_message(
+        record = idempotency_record(
             message,
             idempotency_id,
             content_hash(cmd.conversation_id, cmd.text),
             lease_until_ms=self._lease_until_ms(now),
             ttl=int(now) + IDEMPOTENCY_TTL_S,
         )
+        existing = await self._store.store_message(
+            message,
+            idempotency_id,
+            record["textHash"],
+            lease_until_ms=record["fanoutLeaseUntilMs"],
+            ttl=record["expiresAt"],
+        )
         if existing is not None:
             return await self._replay(sender, cmd, existing, members)
-        await self._fan_out(idempotency_id, members, message.message_id, cmd.conversation_id)
+        await self._fan_out(
+            idempotency_id, members, message.message_id, cmd.conversation_id, record
+        )
         return SendResult(
             message.message_id, cmd.conversation_id, sender, message.created_at, duplicate=False
         )
@@ -202,8 +215,15 @@ class ChatService:
         )
 
     async def _fan_out(
-        self, idempotency_id: str, members: set[str], message_id: str, conversation_id: str
+        self,
+        idempotency_id: str,
+        members: set[str],
+        message_id: str,
+        conversation_id: str,
+        record: dict[str, Any] | None = None,
     ) -> None:
+        """Announce to every member, then mark the record notified: together with other sends'
+        marks when this send stored `record` itself, alone when it re-announces a retry's."""
         # The sender is a recipient too: its other tabs and devices must hear of the message.
         try:
             await self._router.publish(sorted(members), Notification(message_id, conversation_id))
@@ -220,7 +240,10 @@ class ChatService:
                 "retry with the same idempotency key",
                 refusal="fanout",
             ) from exc
-        await self._store.mark_notified(idempotency_id)
+        if record is not None:
+            await self._marks.mark(record)
+        else:
+            await self._store.mark_notified(idempotency_id)
 
     def _lease_until_ms(self, now: float) -> int:
         return int((now + self._settings.fanout_lease_seconds) * 1000)

@@ -6,6 +6,7 @@ DynamoDB, where exactly one wins, rather than in this process.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -85,6 +86,27 @@ def decode_cursor(cursor: str) -> str:
     return value
 
 
+def idempotency_record(
+    message: Message, idempotency_id: str, text_hash: str, lease_until_ms: int, ttl: int
+) -> dict[str, Any]:
+    """A send's idempotency record as first stored: not yet notified, its fan-out leased."""
+    return {
+        "idempotencyId": idempotency_id,
+        "messageId": message.message_id,
+        "conversationId": message.conversation_id,
+        "textHash": text_hash,
+        "createdAt": message.created_at,
+        "notified": False,
+        "fanoutLeaseUntilMs": lease_until_ms,
+        "expiresAt": ttl,
+    }
+
+
+# Unprocessed items of a BatchWriteItem (DynamoDB throttled part of it) are sent again, at
+# most this many times in all, after 50, 100, 200 ... ms.
+BATCH_WRITE_ATTEMPTS = 6
+
+
 class ChatStore:
     def __init__(self, dynamodb: Any, table_prefix: str) -> None:
         self._db = dynamodb
@@ -151,16 +173,7 @@ class ChatStore:
         # was once taken first to spare moto's rollback, which restored whole tables and so
         # erased other sends' messages; the embedded backend now restores the transaction's own
         # items alone (`semichat/aws/moto_patches.py`).
-        record = {
-            "idempotencyId": idempotency_id,
-            "messageId": message.message_id,
-            "conversationId": message.conversation_id,
-            "textHash": text_hash,
-            "createdAt": message.created_at,
-            "notified": False,
-            "fanoutLeaseUntilMs": lease_until_ms,
-            "expiresAt": ttl,
-        }
+        record = idempotency_record(message, idempotency_id, text_hash, lease_until_ms, ttl)
         try:
             await self._db.transact_write_items(
                 TransactItems=[
@@ -243,6 +256,20 @@ class ChatStore:
             UpdateExpression="SET fanoutLeaseUntilMs = :zero",
             ExpressionAttributeValues=_item({":zero": 0}),
         )
+
+    async def put_records(self, records: list[dict[str, Any]]) -> None:
+        """Write idempotency records whole, several in one request (`marks.NotifiedMarks`)."""
+        table = self._tables[IDEMPOTENCY]
+        pending = {table: [{"PutRequest": {"Item": _item(r)}} for r in records]}
+        for attempt in range(BATCH_WRITE_ATTEMPTS):
+            if attempt:
+                await asyncio.sleep(0.05 * 2 ** (attempt - 1))
+            resp = await self._db.batch_write_item(RequestItems=pending)
+            pending = resp.get("UnprocessedItems") or {}
+            if not pending:
+                return
+        left = sum(len(requests) for requests in pending.values())
+        raise RuntimeError(f"DynamoDB left {left} idempotency records unwritten")
 
     async def mark_notified(self, idempotency_id: str) -> None:
         await self._db.update_item(

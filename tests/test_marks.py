@@ -1,0 +1,90 @@
+"""`NotifiedMarks`: the `notified` marks of sends finishing together share one write."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from semichat.server.marks import BATCH_SIZE, NotifiedMarks
+
+
+class _Table:
+    """A put that holds each write until the test lets it go, and records what it wrote."""
+
+    def __init__(self) -> None:
+        self.writes: list[list[str]] = []
+        self.started = asyncio.Event()
+        self.go = asyncio.Event()
+        self.fail: Exception | None = None
+        self.wrote = asyncio.Condition()
+
+    async def put(self, records: list[dict[str, Any]]) -> None:
+        assert all(r["notified"] is True for r in records)
+        async with self.wrote:
+            self.writes.append([r["idempotencyId"] for r in records])
+            self.wrote.notify_all()
+        self.started.set()
+        await self.go.wait()
+        if self.fail is not None:
+            raise self.fail
+
+
+def _record(key: str) -> dict[str, Any]:
+    return {"idempotencyId": key, "messageId": f"m-{key}", "notified": False, "expiresAt": 1}
+
+
+async def test_the_first_mark_is_written_at_once_and_those_arriving_meanwhile_together() -> None:
+    table = _Table()
+    marks = NotifiedMarks(table.put)
+    first = asyncio.create_task(marks.mark(_record("a")))
+    await table.started.wait()
+    assert table.writes == [["a"]]  # not held back to wait for company
+    later = [asyncio.create_task(marks.mark(_record(k))) for k in ("b", "c", "d")]
+    await asyncio.sleep(0)  # they queue behind the write in flight
+    table.go.set()
+    await asyncio.gather(first, *later)
+    assert table.writes == [["a"], ["b", "c", "d"]] and marks.requests == 2
+    # Idle again: the next mark is written at once, alone.
+    await marks.mark(_record("e"))
+    assert table.writes[-1] == ["e"]
+
+
+async def test_a_batch_holds_at_most_what_one_batch_write_takes() -> None:
+    table = _Table()
+    table.go.set()
+    marks = NotifiedMarks(table.put)
+    await asyncio.gather(*(marks.mark(_record(f"k{i}")) for i in range(BATCH_SIZE * 2 + 1)))
+    assert sorted(len(w) for w in table.writes) == [1, BATCH_SIZE, BATCH_SIZE]
+
+
+async def test_a_failed_write_fails_every_mark_in_it_and_the_next_write_starts_afresh() -> None:
+    table = _Table()
+    marks = NotifiedMarks(table.put)
+    table.fail = RuntimeError("throttled")
+    waiting = [asyncio.create_task(marks.mark(_record(k))) for k in ("a", "b")]
+    await table.started.wait()
+    table.go.set()
+    results = await asyncio.gather(*waiting, return_exceptions=True)
+    assert all(isinstance(r, RuntimeError) for r in results)
+    table.fail = None
+    await marks.mark(_record("c"))
+    assert table.writes[-1] == ["c"]
+
+
+async def test_a_mark_whose_send_was_cancelled_is_still_written() -> None:
+    table = _Table()
+    marks = NotifiedMarks(table.put)
+    blocker = asyncio.create_task(marks.mark(_record("a")))
+    await table.started.wait()
+    left = asyncio.create_task(marks.mark(_record("gone")))
+    await asyncio.sleep(0)
+    left.cancel()  # the client went away; aiohttp cancels its handler
+    with pytest.raises(asyncio.CancelledError):
+        await left
+    table.go.set()
+    await blocker
+    async with table.wrote:
+        await table.wrote.wait_for(lambda: len(table.writes) == 2)
+    assert table.writes == [["a"], ["gone"]]
