@@ -88,3 +88,33 @@ async def test_a_mark_whose_send_was_cancelled_is_still_written() -> None:
     async with table.wrote:
         await table.wrote.wait_for(lambda: len(table.writes) == 2)
     assert table.writes == [["a"], ["gone"]]
+
+
+async def test_records_dynamodb_keeps_leaving_unprocessed_end_in_a_throttling_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`ChatStore.put_records` sends unprocessed items again, then gives up as throttled (a
+    503 the client may retry), never as an unhandled error (a 500)."""
+    from botocore.exceptions import ClientError
+
+    from semichat.server import store as store_module
+    from semichat.server.errors import backend_refusal
+
+    calls: list[int] = []
+
+    class _Throttling:
+        async def batch_write_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            calls.append(sum(len(v) for v in RequestItems.values()))
+            # The first item of each request is never processed.
+            first_table, requests = next(iter(RequestItems.items()))
+            return {"UnprocessedItems": {first_table: requests[:1]}}
+
+    async def no_wait(_: float) -> None:
+        pass
+
+    chat_store = store_module.ChatStore(_Throttling(), "t-")
+    monkeypatch.setattr(store_module.asyncio, "sleep", no_wait)  # the backoff between attempts
+    with pytest.raises(ClientError) as refused:
+        await chat_store.put_records([_record("a"), _record("b")])
+    assert calls == [2] + [1] * (store_module.BATCH_WRITE_ATTEMPTS - 1)
+    assert backend_refusal(refused.value) is not None

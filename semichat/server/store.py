@@ -269,7 +269,16 @@ class ChatStore:
             if not pending:
                 return
         left = sum(len(requests) for requests in pending.values())
-        raise RuntimeError(f"DynamoDB left {left} idempotency records unwritten")
+        # Throttled, as far as the client can tell: a 503 it may retry (`errors.py`).
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": "ThrottlingException",
+                    "Message": f"{left} idempotency records left unprocessed",
+                }
+            },
+            "BatchWriteItem",
+        )
 
     async def mark_notified(self, idempotency_id: str) -> None:
         await self._db.update_item(
