@@ -34,7 +34,7 @@ from semichat.server.chat import content_hash
 from semichat.server.metrics import SqsCounters
 from semichat.server.routing import Notification
 from semichat.server.sqs import SqsQueues
-from semichat.server.store import ChatStore, Message
+from semichat.server.store import ChatStore, Message, idempotency_record
 from semichat.settings import Settings
 
 HISTORY_SIZE = 200
@@ -74,7 +74,10 @@ async def bench(args: argparse.Namespace, backend: psutil.Process | None) -> Non
         conversation = f"bench-{uuid.uuid4().hex[:8]}"
         for _ in range(HISTORY_SIZE):
             m = _message(conversation)
-            await store.store_message(m, f"k{m.message_id}", content_hash(conversation, "x"), 0, 0)
+            key = f"k{m.message_id}"
+            await store.store_message(
+                m, idempotency_record(m, key, content_hash(conversation, "x"), 0, 0)
+            )
         # A fresh queue for each run of `send`: nothing receives, and a backlog left by the
         # run before would be measured too.
         queue = {"url": ""}
@@ -88,7 +91,9 @@ async def bench(args: argparse.Namespace, backend: psutil.Process | None) -> Non
 
         async def stored() -> Any:
             m = _message(f"{conversation}-w")
-            return await store.store_message(m, f"k{m.message_id}", "h", 0, 0)
+            return await store.store_message(
+                m, idempotency_record(m, f"k{m.message_id}", "h", 0, 0)
+            )
 
         ops = {"history": history, "send": send, "store": stored}
         ops = {name: ops[name] for name in args.ops}

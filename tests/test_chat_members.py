@@ -80,9 +80,8 @@ class _HeldStore(_Store):
         self.release = asyncio.Event()
         self.stored: list[str] = []
 
-    async def store_message(
-        self, message: Any, idempotency_id: str, text_hash: str, lease_until_ms: int, ttl: int
-    ) -> None:
+    async def store_message(self, message: Any, record: dict[str, Any]) -> None:
+        idempotency_id = record["idempotencyId"]
         if idempotency_id == self.held:
             self.entered.set()
             await self.release.wait()  # the test sets it in a `finally`

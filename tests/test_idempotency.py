@@ -25,7 +25,7 @@ from semichat.server.appkeys import CHAT, ROUTER
 from semichat.server.chat import IDEMPOTENCY_TTL_S, ChatService
 from semichat.server.errors import Unavailable
 from semichat.server.payloads import SendCommand
-from semichat.server.store import ChatStore, IdempotencyRecord, Message
+from semichat.server.store import ChatStore, IdempotencyRecord, Message, idempotency_record
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events
@@ -150,7 +150,8 @@ async def test_concurrent_lease_claims_have_exactly_one_winner(
             key = f"alice#{uuid.uuid4().hex}"
             message = Message(uuid.uuid4().hex, "c", "alice", "t", f"2024-01-01T00:00:0{round_}Z")
             # Stored with a lease that has already run out, as after a crashed fan-out.
-            assert await stores[0].store_message(message, key, "h", 0, 2**31) is None
+            record = idempotency_record(message, key, "h", 0, 2**31)
+            assert await stores[0].store_message(message, record) is None
             now_ms = int(time.time() * 1000)
             wins = await asyncio.gather(
                 *(stores[i % 2].claim_fanout(key, now_ms, now_ms + 10_000) for i in range(10))

@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from semichat.server.marks import BATCH_SIZE, NotifiedMarks
+from semichat.server.batches import BATCH_WRITE_MAX
+from semichat.server.marks import NotifiedMarks
 
 
 class _Table:
@@ -55,8 +56,8 @@ async def test_a_batch_holds_at_most_what_one_batch_write_takes() -> None:
     table = _Table()
     table.go.set()
     marks = NotifiedMarks(table.put)
-    await asyncio.gather(*(marks.mark(_record(f"k{i}")) for i in range(BATCH_SIZE * 2 + 1)))
-    assert sorted(len(w) for w in table.writes) == [1, BATCH_SIZE, BATCH_SIZE]
+    await asyncio.gather(*(marks.mark(_record(f"k{i}")) for i in range(BATCH_WRITE_MAX * 2 + 1)))
+    assert sorted(len(w) for w in table.writes) == [1, BATCH_WRITE_MAX, BATCH_WRITE_MAX]
 
 
 async def test_a_failed_write_fails_every_mark_in_it_and_the_next_write_starts_afresh() -> None:
@@ -97,6 +98,7 @@ async def test_records_dynamodb_keeps_leaving_unprocessed_end_in_a_throttling_er
     503 the client may retry), never as an unhandled error (a 500)."""
     from botocore.exceptions import ClientError
 
+    from semichat.server import batches
     from semichat.server import store as store_module
     from semichat.server.errors import backend_refusal
 
@@ -113,7 +115,7 @@ async def test_records_dynamodb_keeps_leaving_unprocessed_end_in_a_throttling_er
         pass
 
     chat_store = store_module.ChatStore(_Throttling(), "t-")
-    monkeypatch.setattr(store_module.asyncio, "sleep", no_wait)  # the backoff between attempts
+    monkeypatch.setattr(batches.asyncio, "sleep", no_wait)  # the backoff between attempts
     with pytest.raises(ClientError) as refused:
         await chat_store.put_records([_record("a"), _record("b")])
     assert calls == [2] + [1] * (store_module.BATCH_WRITE_ATTEMPTS - 1)

@@ -177,13 +177,7 @@ class ChatService:
             lease_until_ms=self._lease_until_ms(now),
             ttl=int(now) + IDEMPOTENCY_TTL_S,
         )
-        existing = await self._store.store_message(
-            message,
-            idempotency_id,
-            record["textHash"],
-            lease_until_ms=record["fanoutLeaseUntilMs"],
-            ttl=record["expiresAt"],
-        )
+        existing = await self._store.store_message(message, record)
         if existing is not None:
             return await self._replay(sender, cmd, existing, members)
         await self._fan_out(

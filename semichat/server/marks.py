@@ -4,8 +4,9 @@ Every stored message ends with a write marking its idempotency record notified (
 notified send then announces nothing again). At 100 chatting users that write was one request
 in nine of the server's and 9 % of its CPU (py-spy --gil), on the core that bounds the run.
 Marks that arrive while a write is in flight go out together in the next `BatchWriteItem` (up
-to 25): one request for several sends, and no wait added when the server is idle (the first
-mark is written at once). A send still returns only once its own mark is written, as before.
+to 25 a request; `batches.GroupCommit`, as the registry's registrations): one request for
+several sends, and no wait added when the server is idle (the first mark is written at once).
+A send still returns only once its own mark is written, as before.
 
 The batch puts each record whole (BatchWriteItem has no updates). That is safe because the
 record is the one the send itself stored, and a retry's change to it (taking over the fan-out
@@ -15,46 +16,22 @@ marks with an update (`ChatStore.mark_notified`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-# BatchWriteItem's limit.
-BATCH_SIZE = 25
+from semichat.server.batches import GroupCommit
 
 PutRecords = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class NotifiedMarks:
     def __init__(self, put: PutRecords) -> None:
-        self._put = put
-        self._waiting: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-        self.requests = 0
+        self._commit: GroupCommit[dict[str, Any]] = GroupCommit(put)
+
+    @property
+    def requests(self) -> int:
+        return self._commit.writes
 
     async def mark(self, record: dict[str, Any]) -> None:
         """Write `record` (an idempotency record) marked notified, with whatever else waits."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append(({**record, "notified": True}, done))
-        if self._writer is None:
-            self._writer = asyncio.create_task(self._write())
-        # Shielded: a send whose client left (its handler cancelled) still has its mark written.
-        await asyncio.shield(done)
-
-    async def _write(self) -> None:
-        try:
-            while self._waiting:
-                batch, self._waiting = self._waiting[:BATCH_SIZE], self._waiting[BATCH_SIZE:]
-                self.requests += 1
-                try:
-                    await self._put([record for record, _ in batch])
-                except Exception as exc:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_exception(exc)
-                else:
-                    for _, done in batch:
-                        if not done.done():
-                            done.set_result(None)
-        finally:
-            self._writer = None
+        await self._commit.submit({**record, "notified": True})

@@ -6,7 +6,6 @@ DynamoDB, where exactly one wins, rather than in this process.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
@@ -17,6 +16,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from semichat.aws.tables import CONVERSATIONS, IDEMPOTENCY, MESSAGES, USER_QUEUES, table_names
+from semichat.server.batches import batch_write
 
 _ser = TypeSerializer()
 _de = TypeDeserializer()
@@ -102,8 +102,7 @@ def idempotency_record(
     }
 
 
-# Unprocessed items of a BatchWriteItem (DynamoDB throttled part of it) are sent again, at
-# most this many times in all, after 50, 100, 200 ... ms.
+# Requests of a BatchWriteItem of idempotency records, its retries of unprocessed items included.
 BATCH_WRITE_ATTEMPTS = 6
 
 
@@ -161,9 +160,10 @@ class ChatStore:
     # -- messages and idempotency ----------------------------------------------------------------
 
     async def store_message(
-        self, message: Message, idempotency_id: str, text_hash: str, lease_until_ms: int, ttl: int
+        self, message: Message, record: dict[str, Any]
     ) -> IdempotencyRecord | None:
-        """Store the message and its idempotency record together, or neither.
+        """Store the message and its idempotency record (`idempotency_record`) together, or
+        neither.
 
         Returns None when stored, or the record that already holds this key.
         """
@@ -173,7 +173,7 @@ class ChatStore:
         # was once taken first to spare moto's rollback, which restored whole tables and so
         # erased other sends' messages; the embedded backend now restores the transaction's own
         # items alone (`semichat/aws/moto_patches.py`).
-        record = idempotency_record(message, idempotency_id, text_hash, lease_until_ms, ttl)
+        idempotency_id = record["idempotencyId"]
         try:
             await self._db.transact_write_items(
                 TransactItems=[
@@ -259,26 +259,21 @@ class ChatStore:
 
     async def put_records(self, records: list[dict[str, Any]]) -> None:
         """Write idempotency records whole, several in one request (`marks.NotifiedMarks`)."""
-        table = self._tables[IDEMPOTENCY]
-        pending = {table: [{"PutRequest": {"Item": _item(r)}} for r in records]}
-        for attempt in range(BATCH_WRITE_ATTEMPTS):
-            if attempt:
-                await asyncio.sleep(0.05 * 2 ** (attempt - 1))
-            resp = await self._db.batch_write_item(RequestItems=pending)
-            pending = resp.get("UnprocessedItems") or {}
-            if not pending:
-                return
-        left = sum(len(requests) for requests in pending.values())
-        # Throttled, as far as the client can tell: a 503 it may retry (`errors.py`).
-        raise ClientError(
-            {
-                "Error": {
-                    "Code": "ThrottlingException",
-                    "Message": f"{left} idempotency records left unprocessed",
-                }
-            },
-            "BatchWriteItem",
+        requests = [{"PutRequest": {"Item": _item(r)}} for r in records]
+        left = await batch_write(
+            self._db, self._tables[IDEMPOTENCY], requests, BATCH_WRITE_ATTEMPTS
         )
+        if left:
+            # Throttled, as far as the client can tell: a 503 it may retry (`errors.py`).
+            raise ClientError(
+                {
+                    "Error": {
+                        "Code": "ThrottlingException",
+                        "Message": f"{left} idempotency records left unprocessed",
+                    }
+                },
+                "BatchWriteItem",
+            )
 
     async def mark_notified(self, idempotency_id: str) -> None:
         await self._db.update_item(

@@ -22,12 +22,12 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from semichat.aws.tables import CONNECTIONS, table_names
+from semichat.server.batches import BATCH_WRITE_MAX, GroupCommit, batch_write
 from semichat.server.metrics import DeliveryCounters
 
 INSTANCES_KEY = "#instances"
 TTL_ATTRIBUTE = "expiresAt"
 ALIVE_ATTRIBUTE = "aliveUntil"
-BATCH_WRITE_MAX = 25
 BATCH_RETRIES = 5
 BATCH_CONCURRENCY = 4
 
@@ -52,9 +52,7 @@ class ConnectionRegistry:
         self._table = table_names(table_prefix)[CONNECTIONS]
         self._counters = counters
         self._clock = clock
-        # Registrations waiting for the next batch, each with the future its caller awaits.
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flushing: asyncio.Task[None] | None = None
+        self._registrations: GroupCommit[dict[str, Any]] = GroupCommit(self._write_registrations)
 
     @staticmethod
     def _item(user_id: str, instance_id: str, queue_url: str, expires_at: float) -> dict:
@@ -72,34 +70,11 @@ class ConnectionRegistry:
         each held 10,000 streams connecting at about 40 a second on the embedded backend
         (`benchmarks/bench_streams.py`), the backend busy with one request per stream."""
         item = self._item(user_id, instance_id, queue_url, self._clock() + ttl)
-        done = asyncio.get_running_loop().create_future()
-        self._pending.append(({"PutRequest": {"Item": item}}, done))
-        if self._flushing is None or self._flushing.done():
-            self._flushing = asyncio.create_task(self._flush_registrations())
-        await done
+        await self._registrations.submit({"PutRequest": {"Item": item}})
 
-    async def _flush_registrations(self) -> None:
-        """Write what is pending, in batches, until nothing is: whatever arrives while a
-        batch is written waits for the next one."""
-        await asyncio.sleep(0)  # let the registrations of this loop iteration join
-        while self._pending:
-            pending, self._pending = self._pending, []
-            requests = [request for request, _ in pending]
-            chunks = range(0, len(requests), BATCH_WRITE_MAX)
-            try:
-                written = await asyncio.gather(
-                    *(self._write_chunk(requests[i : i + BATCH_WRITE_MAX]) for i in chunks)
-                )
-                if not all(written):
-                    raise RuntimeError("the registry kept some registrations unprocessed")
-            except Exception as exc:
-                for _, done in pending:
-                    if not done.done():
-                        done.set_exception(exc)
-                continue
-            for _, done in pending:
-                if not done.done():
-                    done.set_result(None)
+    async def _write_registrations(self, requests: list[dict[str, Any]]) -> None:
+        if not await self._write_chunk(requests):
+            raise RuntimeError("the registry kept some registrations unprocessed")
 
     async def unregister(self, user_id: str, instance_id: str) -> None:
         self._counters.registry_deletes += 1
@@ -144,15 +119,13 @@ class ConnectionRegistry:
     async def _write_chunk(self, requests: list[dict[str, Any]]) -> bool:
         """One `BatchWriteItem` (at most 25 requests) and its retries; False if some of it
         was still unprocessed after them."""
-        pending = {self._table: requests}
-        for attempt in range(BATCH_RETRIES):
-            self._counters.registry_writes += 1
-            resp = await self._db.batch_write_item(RequestItems=pending)
-            pending = resp.get("UnprocessedItems") or {}
-            if not pending:
-                return True
-            await asyncio.sleep(0.05 * 2**attempt)
-        return False
+        left = await batch_write(
+            self._db, self._table, requests, BATCH_RETRIES, self._count_registry_write
+        )
+        return left == 0
+
+    def _count_registry_write(self) -> None:
+        self._counters.registry_writes += 1
 
     async def lookup(self, users: Sequence[str]) -> list[Connection]:
         """Live entries of these users (strongly consistent: a stream that registered before
