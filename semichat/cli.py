@@ -106,7 +106,18 @@ def _add_auth_flags(p: argparse.ArgumentParser) -> None:
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="serve the chat API, the stream and the widget")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=None, help="TCP port to listen on (default 8080)")
+    p.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="TCP port to listen on (default 8080; 0 picks a free one and logs it)",
+    )
+    p.add_argument(
+        "--reuse-port",
+        action="store_true",
+        help="bind with SO_REUSEPORT, beside a socket that holds the port for this server "
+        "(a test harness's reservation: the port cannot be taken between choice and bind)",
+    )
     _add_backend_flags(p)
     _add_auth_flags(p)
     _add_faults_flag(p)
@@ -261,7 +272,7 @@ def serve_command(args: argparse.Namespace) -> int:
 
             asyncio.run(supervise(settings, args.log_level))
         else:
-            asyncio.run(serve(settings))
+            asyncio.run(serve(settings, reuse_port=args.reuse_port))
     except KeyboardInterrupt:
         pass
     return 0

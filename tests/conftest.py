@@ -17,6 +17,7 @@ rest: `pytest -m "not backend and not browser and not localstack"`.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import urllib.request
 import uuid
@@ -29,6 +30,7 @@ from typing import Any
 import boto3
 import pytest
 from aiohttp.test_utils import TestClient
+from filelock import FileLock
 
 from semichat.aws.embedded import start_backend_process as _start_moto
 from semichat.aws.embedded import stop_backend_process as _stop
@@ -41,7 +43,11 @@ from .ci import in_ci
 
 BACKEND_START_TIMEOUT_S = 60
 BACKEND_NAMES = ("embedded", "localstack")
-HOST_SCRIPT = Path(__file__).resolve().parent.parent / "localstack" / "host.sh"
+ROOT = Path(__file__).resolve().parent.parent
+HOST_SCRIPT = ROOT / "localstack" / "host.sh"
+# host.sh's state folder; the mark says this test run started LocalStack (and must stop it).
+LOCALSTACK_STATE = ROOT / ".localstack"
+STARTED_BY_TESTS = LOCALSTACK_STATE / "started-by-tests"
 # A first start installs .localstack-venv (about a minute here) before LocalStack starts.
 LOCALSTACK_START_TIMEOUT_S = 600
 LOCALSTACK_STOP_TIMEOUT_S = 60
@@ -110,10 +116,18 @@ def _localstack_unavailable(why: str) -> None:
 
 @contextmanager
 def localstack_running() -> Iterator[None]:
-    """LocalStack's SQS up for the block: started (and afterwards stopped) here if it was not."""
-    if localstack_sqs_up():
-        yield
-        return
+    """LocalStack's SQS up for the block. Under pytest-xdist every worker asks: the first to
+    find it down starts it, under a file lock, and leaves a mark; the run's last act
+    (`pytest_sessionfinish` in the controller) stops what a test run started."""
+    LOCALSTACK_STATE.mkdir(exist_ok=True)
+    with FileLock(LOCALSTACK_STATE / "tests.lock", timeout=LOCALSTACK_START_TIMEOUT_S + 60):
+        if not localstack_sqs_up():
+            _start_localstack()
+            STARTED_BY_TESTS.write_text(str(os.getpid()))
+    yield
+
+
+def _start_localstack() -> None:
     try:
         result = subprocess.run(
             [str(HOST_SCRIPT), "start"],
@@ -126,10 +140,15 @@ def localstack_running() -> Iterator[None]:
         _localstack_unavailable(f"not up after {LOCALSTACK_START_TIMEOUT_S} s")
     if result.returncode != 0:
         _localstack_unavailable(result.stderr.strip()[-2000:])
-    try:
-        yield
-    finally:
-        subprocess.run([str(HOST_SCRIPT), "stop"], timeout=LOCALSTACK_STOP_TIMEOUT_S)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop LocalStack if this run started it: once, in the controller (or a run without
+    workers), after every worker has finished."""
+    if hasattr(session.config, "workerinput") or not STARTED_BY_TESTS.exists():
+        return
+    STARTED_BY_TESTS.unlink()
+    subprocess.run([str(HOST_SCRIPT), "stop"], timeout=LOCALSTACK_STOP_TIMEOUT_S)
 
 
 @pytest.fixture(scope="session", params=BACKEND_NAMES)

@@ -13,7 +13,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,6 +24,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from semichat import ports
 
 from .ci import in_ci
 
@@ -53,12 +54,6 @@ def _unavailable(reason: str) -> None:
 
 
 # --- processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def wait_until(check, timeout: float, what: str, sleep=time.sleep) -> None:
@@ -123,26 +118,43 @@ class Process:
 
 
 class ChatServer(Process):
-    def __init__(self, name: str, port: int, backend_args: list[str]):
-        super().__init__(name, ["serve", "--host", "127.0.0.1", "--port", str(port), *backend_args])
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
+    """`semichat serve` on a port held from construction to `release()`: no other process can
+    take it before the server binds, nor while a stopped server is started again."""
+
+    def __init__(self, name: str, backend_args: list[str]):
+        self._held = ports.reserve("127.0.0.1")
+        self.port = ports.port_of(self._held)
+        args = ["serve", "--host", "127.0.0.1", "--port", str(self.port), "--reuse-port"]
+        super().__init__(name, [*args, *backend_args])
+        self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
         super().start()
         self.wait_ready(lambda: http_ok(f"{self.url}/healthz"), f"{self.url}/healthz")
 
+    def release(self) -> None:
+        self.stop()
+        self._held.close()
+
 
 class Backend(Process):
-    def __init__(self, port: int):
-        super().__init__(f"backend-{port}", ["backend", "--port", str(port)])
-        self.endpoint_url = f"http://127.0.0.1:{port}"
-        self.port = port
+    """`semichat backend --port 0`: it binds a port of its own and prints it with its endpoint."""
+
+    def __init__(self, name: str):
+        super().__init__(name, ["backend", "--port", "0"])
+        self.endpoint_url = ""
 
     def start(self) -> None:
         super().start()
         # It prints its endpoint only once the tables exist, which a bare open port does not mean.
-        self.wait_ready(lambda: '"endpoint"' in self.log_path.read_text(), "the backend endpoint")
+        self.wait_ready(self._endpoint_said, "the backend endpoint")
+
+    def _endpoint_said(self) -> bool:
+        for line in self.log_path.read_text().splitlines():
+            if line.startswith("{") and '"endpoint"' in line:
+                self.endpoint_url = json.loads(line)["endpoint"]
+                return True
+        return False
 
 
 # --- HTTP helpers (another user, outside any browser) --------------------------------------------
@@ -198,13 +210,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ChatServer]:
-    port = free_port()
-    srv = ChatServer(f"server-{port}", port, ["--backend", "embedded"])
+    srv = ChatServer(f"server-{uuid.uuid4().hex[:6]}", ["--backend", "embedded"])
     try:
         srv.start()
         yield srv
     finally:
-        srv.stop()
+        srv.release()
 
 
 @pytest.fixture
@@ -482,13 +493,13 @@ RECORD_STREAM_OPENS = """(() => {
 def test_reconnects_after_server_restart_and_catches_up(context_factory, tag):
     from playwright.sync_api import expect
 
-    backend = Backend(free_port())
-    flaky = ChatServer(f"restarted-{tag}", free_port(), [])
-    flaky.args += ["--backend", "aws", "--endpoint-url", backend.endpoint_url]
-    steady = ChatServer(f"steady-{tag}", free_port(), [])
-    steady.args += ["--backend", "aws", "--endpoint-url", backend.endpoint_url]
+    backend = Backend(f"backend-{tag}")
+    flaky = ChatServer(f"restarted-{tag}", [])
+    steady = ChatServer(f"steady-{tag}", [])
     try:
         backend.start()
+        for server in (flaky, steady):
+            server.args += ["--backend", "aws", "--endpoint-url", backend.endpoint_url]
         flaky.start()
         steady.start()
         user = f"heidi-{tag}"
@@ -531,8 +542,8 @@ def test_reconnects_after_server_restart_and_catches_up(context_factory, tag):
         expect(messages(page, missed)).to_have_count(1)
         assert history_reads, "the widget should read history again after reconnecting"
     finally:
-        flaky.stop()
-        steady.stop()
+        flaky.release()
+        steady.release()
         backend.stop()
 
 
@@ -577,14 +588,13 @@ def token_server(tmp_path_factory) -> Iterator[ChatServer]:
 
     secret = tmp_path_factory.mktemp("auth") / "secret"
     secret.write_text(SECRET + "\n")
-    port = free_port()
     args = ["--backend", "embedded", "--auth", "token", "--auth-secret-file", str(secret)]
-    srv = ChatServer(f"server-token-{port}", port, args)
+    srv = ChatServer(f"server-token-{uuid.uuid4().hex[:6]}", args)
     try:
         srv.start()
         yield srv
     finally:
-        srv.stop()
+        srv.release()
 
 
 def test_token_mode_signs_in_once_and_keeps_its_support_conversation(token_server, context_factory):

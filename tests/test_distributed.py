@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from semichat import ports
 from semichat.harness.loadgen.config import LoadConfig, config_from_option, load_option
-from semichat.harness.server_process import free_port, stop_process
+from semichat.harness.server_process import stop_process
 
 RUN_TIMEOUT_S = 240
 
@@ -30,7 +31,7 @@ def distributed_run(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[str, Path, list[Path]]]:
     master_dir, *worker_dirs = (tmp_path_factory.mktemp(n) for n in ("master", "w1", "w2"))
-    port = free_port()
+    port = ports.unused_fixed_port()  # ZeroMQ cannot bind beside a reservation
     semichat = [sys.executable, "-m", "semichat"]
     master = subprocess.Popen(
         [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,8 +24,9 @@ from typing import Any
 import aiohttp
 import pytest
 
+from semichat import ports
 from semichat.harness.server_metrics import combine, fleet_metrics
-from semichat.harness.server_process import free_port, get_json
+from semichat.harness.server_process import get_json
 from semichat.harness.sse_parser import SseParser
 from semichat.server.metrics import DeliveryCounters
 from semichat.server.routing.base import Envelope, Notification
@@ -52,10 +54,13 @@ class Served:
     base: str
     proc: subprocess.Popen[bytes]
     users: tuple[str, str, str] = field(default_factory=lambda: ("al", "bo", "cy"))
+    held: socket.socket | None = None
 
 
 def start_served(endpoint: str, routing: str) -> Served:
-    port, prefix = free_port(), f"p{uuid.uuid4().hex[:6]}-"
+    # Held by the test until the supervisor holds it too (SO_REUSEPORT both): never let go.
+    held = ports.reserve()
+    port, prefix = ports.port_of(held), f"p{uuid.uuid4().hex[:6]}-"
     users = tuple(f"{u}-{prefix[:-1]}" for u in ("al", "bo", "cy"))
     flags = ["--endpoint-url", endpoint, "--queue-prefix", prefix, "--routing", routing]
     if routing == "preprovisioned":
@@ -88,7 +93,7 @@ def start_served(endpoint: str, routing: str) -> Served:
         assert proc.poll() is None, "serve --processes 2 exited"
         try:
             if len(fleet_metrics(base, 2)["pids"]) == 2:
-                return Served(base, proc, users)  # type: ignore[arg-type]
+                return Served(base, proc, users, held)  # type: ignore[arg-type]
         except OSError:
             time.sleep(0.3)
     raise AssertionError("serve --processes 2 did not answer from two processes")
@@ -140,6 +145,8 @@ async def served(request: pytest.FixtureRequest, embedded_endpoint: str) -> Asyn
     finally:
         s.proc.terminate()
         s.proc.wait(30)
+        if s.held is not None:
+            s.held.close()
 
 
 async def test_tabs_and_members_across_processes_are_notified(served: Served) -> None:

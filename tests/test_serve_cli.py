@@ -22,14 +22,10 @@ import aiohttp
 import boto3
 import pytest
 
+from semichat import ports
+
 from .conftest import Backend
 from .sse_helpers import next_events
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -41,9 +37,10 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(backend: Backend) -> Iterator[Served]:
-    port = free_port()
+    held = ports.reserve()  # the port stays ours until the server binds beside it
+    port = ports.port_of(held)
     queue_prefix = f"s{uuid.uuid4().hex[:6]}-"
-    command = [sys.executable, "-m", "semichat", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "semichat", "serve", "--port", str(port), "--reuse-port"]
     command += ["--backend", backend.name, "--queue-prefix", queue_prefix]
     proc = subprocess.Popen(
         command,
@@ -64,6 +61,7 @@ def served(backend: Backend) -> Iterator[Served]:
     finally:
         proc.terminate()
         proc.wait(15)
+        held.close()
 
 
 async def test_served_contract_round_trip(served: Served) -> None:

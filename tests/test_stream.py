@@ -68,8 +68,9 @@ async def test_notifications_queue_while_offline_and_are_acknowledged(
     stream = await open_stream(client, "bob")
     events = await asyncio.wait_for(next_events(stream, 3), 5)
     assert sorted(e.id for e in events) == sorted(m["messageId"] for m in ids)
-    # Each notification is deleted after it is written: wait for the deletes, not a clock.
-    await metrics_reach(client, {"delete": 3}, within=10)
+    # Each notification is deleted after it is written: wait until the backend has answered
+    # all three deletes (the effect), not for a clock.
+    await metrics_reach(client, {"messages_deleted": 3}, within=10)
     stream.close()
     queue_url = sqs.list_queues(QueueNamePrefix=f"{settings.queue_prefix}bob")["QueueUrls"][0]
     attrs = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["All"])["Attributes"]

@@ -16,22 +16,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from semichat import ports
+
 SERVER_START_TIMEOUT_S = 90.0
-# A free port can be taken before the server binds it: on a busy machine other processes'
-# outgoing connections draw from the same ephemeral range (seen under a 100-user neighbour).
-PORT_ATTEMPTS = 5
-PORT_TAKEN = "address already in use"
 
 
 class ServerStartError(Exception):
     """The server did not come up healthy."""
-
-
-def free_port() -> int:
-    """A free loopback port, as the supervisor picks one for its children."""
-    from semichat.server.supervisor import free_port as free_port_on
-
-    return free_port_on("127.0.0.1")
 
 
 def get_json(url: str, timeout: float = 5.0) -> Any:
@@ -68,7 +59,10 @@ class ServerProcess:
         self.run_dir = run_dir
         self.faults = faults
         self.endpoint_url = endpoint_url
-        self.port = free_port()
+        # Held from here to stop(): the server binds beside it (`--reuse-port`), and no other
+        # process can take the port before it does, nor while a crashed server comes back.
+        self._reservation = ports.reserve("127.0.0.1")
+        self.port = ports.port_of(self._reservation)
         self.proc: subprocess.Popen[bytes] | None = None
         self.lives = 0
         # How many processes serve the port (`--processes N` in extra_args): /metrics is summed.
@@ -81,7 +75,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(self.port), "--reuse-port"]
         # The simulated users say who they are with x-user-id: demo identity, on loopback.
         cmd += ["--backend", self.backend, "--auth", "demo", *self.extra_args]
         if self.endpoint_url:
@@ -91,18 +85,13 @@ class ServerProcess:
         return cmd
 
     def start(self) -> None:
-        """Start the server and wait until it answers `/healthz`. On a first start, a port
-        taken before the server could bind it means another port; a restart (`crash`) keeps
+        """Start the server and wait until it answers `/healthz`; a restart (`crash`) keeps
         its port, where its clients reconnect."""
         self.lives += 1
-        for attempt in range(1, PORT_ATTEMPTS + 1):
-            said = self._launch()
-            if said is None:
-                return
-            if self.lives > 1 or attempt == PORT_ATTEMPTS or PORT_TAKEN not in said:
-                tail = said.strip().splitlines()[-3:]
-                raise ServerStartError(f"server exited early: {' | '.join(tail)}")
-            self.port = free_port()
+        said = self._launch()
+        if said is not None:
+            tail = said.strip().splitlines()[-3:]
+            raise ServerStartError(f"server exited early: {' | '.join(tail)}")
 
     def _launch(self) -> str | None:
         """Runs `semichat serve` until healthy (None) or until it exits (what it wrote)."""
@@ -142,3 +131,4 @@ class ServerProcess:
     def stop(self) -> None:
         if self.proc is not None:
             stop_process(self.proc)
+        self._reservation.close()

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from semichat import ports
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.scenarios import scenario_file, scenario_knobs
@@ -171,7 +172,11 @@ def locust_command(params: SimulationParams, target: str, run_dir: Path) -> list
         cmd += ["-u", str(params.users), "-r", str(spawn_rate)]
         cmd += ["-t", f"{int(params.duration + params.drain)}s"]
     if params.processes > 1:
-        cmd += ["--processes", str(params.processes)]
+        # Locust's own workers find their master at 5557 unless told: two runs at once would
+        # meet there. A port outside the ephemeral range, which no connection takes by itself.
+        port = str(ports.unused_fixed_port())
+        cmd += ["--processes", str(params.processes), "--master-bind-port", port]
+        cmd += ["--master-port", port]
     if params.expect_workers:
         from semichat.harness.loadgen.config import load_option
 

@@ -31,9 +31,11 @@ async def batch_write(
     for attempt in range(attempts):
         if attempt:
             await asyncio.sleep(0.05 * 2 ** (attempt - 1))
-        if on_request is not None:
-            on_request()
-        resp = await dynamodb.batch_write_item(RequestItems=pending)
+        try:
+            resp = await dynamodb.batch_write_item(RequestItems=pending)
+        finally:  # counted once answered, never before
+            if on_request is not None:
+                on_request()
         pending = resp.get("UnprocessedItems") or {}
         if not pending:
             return 0

@@ -64,16 +64,19 @@ async def serve(
                     f"cannot listen on {resolved.host}:{resolved.port}: "
                     f"{exc.strerror or exc}; is another server there? choose another --port"
                 ) from None
+            # With --port 0 the kernel chose: say the port it gave, for whoever reads the log.
+            port = runner.addresses[0][1]
             log.info(
                 "serving on http://%s:%s/ (backend %s, auth %s)",
                 resolved.host,
-                resolved.port,
+                port,
                 resolved.backend,
                 resolved.auth,
                 extra={
                     "dynamodb": resolved.dynamodb_url,
                     "sqs": resolved.sqs_url,
                     "pid": os.getpid(),
+                    "port": port,
                 },
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)

@@ -35,12 +35,15 @@ class SqsQueues:
 
     @asynccontextmanager
     async def _counted(self, name: str):  # type: ignore[no-untyped-def]
-        setattr(self.counters, name, getattr(self.counters, name) + 1)
+        """Count the request once it is answered (or failed, or abandoned), never before: a
+        reader who sees `delete: 3` may take the third delete as done."""
         try:
             yield
         except ClientError:
             self.counters.errors += 1
             raise
+        finally:
+            setattr(self.counters, name, getattr(self.counters, name) + 1)
 
     async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
         """CreateQueue is idempotent for one name and the same attributes: racing creators

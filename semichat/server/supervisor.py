@@ -20,9 +20,9 @@ import json
 import logging
 import os
 import signal
-import socket
 import sys
 
+from semichat import ports
 from semichat.aws.embedded import with_backend
 from semichat.server.serve import until_terminated
 from semichat.settings import Settings, settings_env
@@ -36,12 +36,6 @@ RESTART_DELAY_S = 1.0
 
 class ChildFailed(OSError):
     """A child exited before it served: the whole start fails with its reason."""
-
-
-def free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 class Supervisor:
@@ -132,7 +126,16 @@ async def stop_children(children: list[asyncio.subprocess.Process]) -> None:
 async def supervise(settings: Settings, log_level: str) -> None:
     """Resolve the backend once (starting the embedded one if needed), then run the children
     over it; the backend stops after them."""
-    if settings.port == 0:  # every child must bind the same port
-        settings = settings.with_overrides(port=free_port(settings.host))
-    async with with_backend(settings) as resolved:
-        await Supervisor(resolved, log_level).run()
+    # Held for the supervisor's life: every child, first start or restart, binds beside it,
+    # and no other process can take the port meanwhile (a port chosen and let go could be).
+    try:
+        held = ports.reserve(settings.host, settings.port)
+    except OSError as exc:
+        raise OSError(
+            f"cannot listen on {settings.host}:{settings.port}: {exc.strerror or exc}; "
+            "is another server there? choose another --port"
+        ) from None
+    with held:
+        settings = settings.with_overrides(port=ports.port_of(held))
+        async with with_backend(settings) as resolved:
+            await Supervisor(resolved, log_level).run()

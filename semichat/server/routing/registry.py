@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,11 +78,11 @@ class ConnectionRegistry:
             raise RuntimeError("the registry kept some registrations unprocessed")
 
     async def unregister(self, user_id: str, instance_id: str) -> None:
-        self._counters.registry_deletes += 1
-        await self._db.delete_item(
-            TableName=self._table,
-            Key={"userId": {"S": user_id}, "instanceId": {"S": instance_id}},
-        )
+        with self._counted("registry_deletes"):
+            await self._db.delete_item(
+                TableName=self._table,
+                Key={"userId": {"S": user_id}, "instanceId": {"S": instance_id}},
+            )
 
     async def refresh(
         self, users: Sequence[str], instance_id: str, queue_url: str, ttl: float
@@ -127,6 +128,14 @@ class ConnectionRegistry:
     def _count_registry_write(self) -> None:
         self._counters.registry_writes += 1
 
+    @contextmanager
+    def _counted(self, counter: str) -> Iterator[None]:
+        """Count a request once it is answered or failed, never before it is."""
+        try:
+            yield
+        finally:
+            setattr(self._counters, counter, getattr(self._counters, counter) + 1)
+
     async def lookup(self, users: Sequence[str]) -> list[Connection]:
         """Live entries of these users (strongly consistent: a stream that registered before
         this read is seen)."""
@@ -134,13 +143,13 @@ class ConnectionRegistry:
         return [c for conns in found for c in conns]
 
     async def _query(self, user_id: str) -> list[Connection]:
-        self._counters.registry_reads += 1
-        resp = await self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="userId = :u",
-            ExpressionAttributeValues={":u": {"S": user_id}},
-            ConsistentRead=True,
-        )
+        with self._counted("registry_reads"):
+            resp = await self._db.query(
+                TableName=self._table,
+                KeyConditionExpression="userId = :u",
+                ExpressionAttributeValues={":u": {"S": user_id}},
+                ConsistentRead=True,
+            )
         now = self._clock()
         conns = [
             Connection(
@@ -155,13 +164,13 @@ class ConnectionRegistry:
 
     async def expired_instances(self) -> list[Connection]:
         """Instances that stopped refreshing their record (crashed, or cut off)."""
-        self._counters.registry_reads += 1
-        resp = await self._db.query(
-            TableName=self._table,
-            KeyConditionExpression="userId = :u",
-            ExpressionAttributeValues={":u": {"S": INSTANCES_KEY}},
-            ConsistentRead=True,
-        )
+        with self._counted("registry_reads"):
+            resp = await self._db.query(
+                TableName=self._table,
+                KeyConditionExpression="userId = :u",
+                ExpressionAttributeValues={":u": {"S": INSTANCES_KEY}},
+                ConsistentRead=True,
+            )
         now = self._clock()
         return [
             Connection(INSTANCES_KEY, i["instanceId"]["S"], i["queueUrl"]["S"], float(e))
@@ -171,14 +180,14 @@ class ConnectionRegistry:
 
     async def forget_instance(self, instance: Connection) -> bool:
         """Delete a dead instance's record unless it came back to life meanwhile."""
-        self._counters.registry_deletes += 1
         try:
-            await self._db.delete_item(
-                TableName=self._table,
-                Key={"userId": {"S": INSTANCES_KEY}, "instanceId": {"S": instance.instance_id}},
-                ConditionExpression=f"{ALIVE_ATTRIBUTE} <= :e",
-                ExpressionAttributeValues={":e": {"N": str(int(instance.expires_at))}},
-            )
+            with self._counted("registry_deletes"):
+                await self._db.delete_item(
+                    TableName=self._table,
+                    Key={"userId": {"S": INSTANCES_KEY}, "instanceId": {"S": instance.instance_id}},
+                    ConditionExpression=f"{ALIVE_ATTRIBUTE} <= :e",
+                    ExpressionAttributeValues={":e": {"N": str(int(instance.expires_at))}},
+                )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
