@@ -313,3 +313,30 @@ def test_a_fifo_queue_deduplicates_by_content_and_still_reports_all_its_attribut
     counted = sqs.get_queue_attributes(QueueUrl=plain, AttributeNames=["All"])["Attributes"]
     assert int(counted["ApproximateNumberOfMessages"]) == 2
     assert "ContentBasedDeduplication" not in counted
+
+
+
+def test_a_deleted_handle_deletes_again(sqs: Any) -> None:
+    """As on SQS: deleting a message twice with its handle succeeds both times."""
+    url = sqs.create_queue(QueueName=f"again-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    sqs.send_message(QueueUrl=url, MessageBody="m")
+    [message] = sqs.receive_message(QueueUrl=url)["Messages"]
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_queue_keeps_only_its_most_recently_deleted_handles() -> None:
+    """moto kept every handle a queue ever deleted (a backend that grew without end); the
+    patched queue keeps the latest `DELETED_HANDLES_KEPT`."""
+    from moto.sqs.models import Queue
+
+    from semichat.aws import moto_patches
+
+    moto_patches.apply()
+    queue = Queue("recent", "us-east-1", "123456789012")
+    assert isinstance(queue.deleted_messages, moto_patches.RecentHandles)
+    kept = moto_patches.RecentHandles(limit=3)
+    kept.update(["a", "b", "c", "d"])
+    assert "a" not in kept and all(h in kept for h in "bcd") and len(kept) == 3
+    kept.discard("b")
+    assert "b" not in kept and len(kept) == 2

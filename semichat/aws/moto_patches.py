@@ -233,6 +233,7 @@ def apply() -> None:
     _patch_host_lookup()
     _patch_dynamodb_answers()
     _patch_queue_counts()
+    _patch_deleted_handles()
 
 
 def _without_nones(value: Any) -> Any:
@@ -295,3 +296,49 @@ def _patch_queue_counts() -> None:
     Queue.messages = property(messages)  # type: ignore[assignment,method-assign]
     Queue.approximate_number_of_messages_delayed = property(delayed)  # type: ignore[assignment,method-assign]
     Queue.approximate_number_of_messages_not_visible = property(not_visible)  # type: ignore[assignment,method-assign]
+
+
+# A delete of a handle deleted this recently still succeeds, as on SQS, where a handle stays
+# valid until its visibility timeout ends; far more deletes than one queue sees in that time.
+DELETED_HANDLES_KEPT = 10_000
+
+
+class RecentHandles:
+    """The receipt handles a queue deleted most recently, at most `limit` of them: moto keeps
+    every handle it ever deleted in a set (`Queue.deleted_messages`), so a long-running backend
+    grew by about 3 MB a minute under a 20-user soak (`benchmarks/soak.py`)."""
+
+    def __init__(self, limit: int = DELETED_HANDLES_KEPT) -> None:
+        self.limit = limit
+        self._handles: dict[str, None] = {}
+
+    def __contains__(self, handle: object) -> bool:
+        return handle in self._handles
+
+    def __len__(self) -> int:
+        return len(self._handles)
+
+    def add(self, handle: str) -> None:
+        self._handles[handle] = None
+        while len(self._handles) > self.limit:
+            del self._handles[next(iter(self._handles))]
+
+    def update(self, handles: Any) -> None:
+        for handle in handles:
+            self.add(handle)
+
+    def discard(self, handle: str) -> None:
+        self._handles.pop(handle, None)
+
+
+def _patch_deleted_handles() -> None:
+    from moto.sqs.models import Queue
+
+    init = Queue.__init__
+
+    @functools.wraps(init)
+    def queue_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.deleted_messages = RecentHandles()
+
+    Queue.__init__ = queue_init  # type: ignore[method-assign]
