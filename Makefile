@@ -62,7 +62,7 @@ test-unit: $(STAMP)
 # hour on 2 busy cores); `make mutate MUTANTS='semichat.harness.checker*'` for the checker (about
 # 1,170 mutants: hours). Results accumulate in mutants/ and a rerun resumes; the tests each mutant
 # runs are set in the [tool.mutmut] section of pyproject.toml.
-MUTANTS ?= semichat.server.chat*
+MUTANTS ?= semichat.server.chat.service*
 mutate: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[dev,mutate]"
 	$(VENV)/bin/mutmut run --max-children 2 "$(MUTANTS)" || true
@@ -72,11 +72,11 @@ mutate: $(STAMP)
 # every strategy under the chat load with and without AWS-like faults, and idle streams.
 SWEEP_STRATEGIES := per_user_queue,preprovisioned,fifo,sharded,instance
 sweep: $(STAMP)
-	rm -rf docs/sweeps/strategies docs/sweeps/idle
+	rm -rf benchmarks/results/sweeps/strategies benchmarks/results/sweeps/idle
 	$(VENV)/bin/semichat sweep --scenario chat --routing $(SWEEP_STRATEGIES) --faults none,sqs \
-		--users 9 --repeat 2 --duration 10 --prune --out docs/sweeps/strategies -- --drain 6
+		--users 9 --repeat 2 --duration 10 --prune --out benchmarks/results/sweeps/strategies -- --drain 6
 	$(VENV)/bin/semichat sweep --scenario idle --routing $(SWEEP_STRATEGIES) --users 100 \
-		--repeat 2 --duration 30 --prune --out docs/sweeps/idle -- --active 0 --spawn-rate 25 --drain 4
+		--repeat 2 --duration 30 --prune --out benchmarks/results/sweeps/idle -- --active 0 --spawn-rate 25 --drain 4
 	$(VENV)/bin/jupytext --sync notebooks/*.py
 	$(VENV)/bin/papermill notebooks/strategies.ipynb /dev/null -k python3 --cwd notebooks
 

@@ -29,12 +29,12 @@ import numpy as np
 import psutil
 
 from semichat.aws.clients import open_clients
-from semichat.aws.embedded import start_backend_process, stop_backend_process
-from semichat.server.chat import content_hash
+from semichat.emulator.backend import start_backend_process, stop_backend_process
+from semichat.server.chat.service import content_hash
+from semichat.server.chat.store import ChatStore, Message, idempotency_record
+from semichat.server.delivery.routing import Notification
+from semichat.server.delivery.sqs import SqsQueues
 from semichat.server.metrics import SqsCounters
-from semichat.server.routing import Notification
-from semichat.server.sqs import SqsQueues
-from semichat.server.store import ChatStore, Message, idempotency_record
 from semichat.settings import Settings
 
 HISTORY_SIZE = 200

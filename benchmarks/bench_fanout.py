@@ -28,7 +28,7 @@ import numpy as np
 from aiohttp import ClientSession, ClientTimeout, TCPConnector
 
 from semichat.aws.clients import open_clients
-from semichat.aws.embedded import start_backend_process, stop_backend_process
+from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.server_process import ServerProcess
 from semichat.harness.sse_parser import SseParser
 from semichat.settings import ROUTINGS, Settings

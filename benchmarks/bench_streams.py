@@ -45,8 +45,9 @@ import psutil
 from benchmarks.bench_fanout import quantiles
 from benchmarks.stream_clients import WorkerPlan, raise_fd_limit, worker_main
 from semichat.aws.clients import open_clients
-from semichat.aws.embedded import start_backend_process, stop_backend_process
-from semichat.harness.server_process import ServerProcess, get_json
+from semichat.emulator.backend import start_backend_process, stop_backend_process
+from semichat.harness.server_metrics import get_json
+from semichat.harness.server_process import ServerProcess
 from semichat.settings import ROUTINGS, Settings
 
 HEARTBEAT_S = 10.0

@@ -62,7 +62,7 @@ import psutil
 
 from semichat.harness.checker import LEVELS, per_message_table
 from semichat.harness.events import OK, SEND, UNKNOWN, read_events
-from semichat.harness.server_process import get_json
+from semichat.harness.server_metrics import get_json
 from semichat.harness.simulate import (
     SimulationError,
     SimulationParams,

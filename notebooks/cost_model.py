@@ -24,8 +24,8 @@
 # (`semichat.harness.cost.DYNAMODB_UNITS`), as the emulators report no consumed capacity.
 
 # %% tags=["parameters"]
-idle_sweep = "../docs/sweeps/idle"
-chat_sweep = "../docs/sweeps/strategies"
+idle_sweep = "../benchmarks/results/sweeps/idle"
+chat_sweep = "../benchmarks/results/sweeps/strategies"
 messages_per_user_day = 50.0
 connected_hours_per_day = 8.0
 recipients_per_message = 3.0

@@ -38,7 +38,7 @@ quota = 2
 import boto3
 import pandas as pd
 
-from semichat.aws.embedded import start_backend_process, stop_backend_process
+from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.queue_limits import Ramp, queues_needed, quota_hit, ramp
 
 started = None

@@ -23,7 +23,7 @@
 # conclusion at the end is written from the numbers, so it changes when they do.
 
 # %% tags=["parameters"]
-sweep_dir = "../docs/sweeps/strategies"
+sweep_dir = "../benchmarks/results/sweeps/strategies"
 
 # %%
 # %matplotlib inline

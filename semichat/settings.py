@@ -25,8 +25,8 @@ AuthMode = Literal["demo", "token"]
 AUTH_MODES: tuple[AuthMode, ...] = ("demo", "token")
 
 ENV_PREFIX = "SEMICHAT_"
-# The notification routing strategies (`semichat/server/routing/`); a test keeps the two lists
-# equal. Here so that the command line offers them without importing the server.
+# The notification routing strategies (`semichat/server/delivery/routing/`); a test keeps
+# the two lists equal. Here so that the command line offers them without importing the server.
 ROUTINGS = ("per_user_queue", "preprovisioned", "fifo", "sharded", "instance")
 
 
@@ -95,7 +95,7 @@ class Settings:
     max_streams: int = 1500
     sends_per_second: float = 5.0
     send_burst: int = 10
-    # Faults to inject on purpose (`semichat/server/nemesis.py`), e.g. `sqs` or
+    # Faults to inject on purpose (`semichat/server/faults/nemesis.py`), e.g. `sqs` or
     # `duplicate=0.05,seed=7`; empty: none.
     faults: str = ""
     # How many server processes share the port (`serve --processes N`, SO_REUSEPORT): the parent

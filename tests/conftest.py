@@ -32,10 +32,10 @@ import pytest
 from aiohttp.test_utils import TestClient
 from filelock import FileLock
 
-from semichat.aws.embedded import start_backend_process as _start_moto
-from semichat.aws.embedded import stop_backend_process as _stop
 from semichat.aws.localstack import HEALTH_PATH, service_up
-from semichat.server.app import create_app
+from semichat.emulator.backend import start_backend_process as _start_moto
+from semichat.emulator.backend import stop_backend_process as _stop
+from semichat.server.api.app import create_app
 from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
 from . import hypothesis_profiles  # noqa: F401  (registers the `quick` profile)

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from semichat.cli import UserError, check_demo_auth_address, main
-from semichat.server.app import create_app
-from semichat.server.tokens import TokenConfigError
+from semichat.server.api.app import create_app
+from semichat.server.trust.tokens import TokenConfigError
 from semichat.settings import Settings
 
 from .auth_helpers import SECRET, bearer, make_token, token_settings

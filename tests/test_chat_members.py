@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
-from semichat.server import chat
-from semichat.server.chat import ChatService
+from semichat.server.chat import service as chat
+from semichat.server.chat.payloads import SendCommand
+from semichat.server.chat.service import ChatService
 from semichat.server.errors import Forbidden
-from semichat.server.payloads import SendCommand
 from semichat.settings import Settings
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from semichat.aws.embedded import start_backend_process, stop_backend_process
+from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.scenarios import scenario_file, scenario_knobs, scenario_names
 
 from .waiting import wait_for

@@ -1,5 +1,5 @@
 """The embedded backend's TransactWriteItems and Query (patched in
-`semichat/aws/moto_patches.py`) keep DynamoDB's semantics: a cancelled transaction leaves no
+`semichat/emulator/patches/core.py`) keep DynamoDB's semantics: a cancelled transaction leaves no
 trace of itself and erases nothing it did not touch; a query reads its own partition, in
 order."""
 
@@ -143,7 +143,7 @@ def _canonical(item: dict[str, Any]) -> dict[str, Any]:
 def test_the_kept_host_lookup_answers_as_moto_does() -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from semichat.aws import moto_patches
+    from semichat.emulator.patches import core as moto_patches
 
     moto_patches.apply()
     patched = DomainDispatcherApplication.get_backend_for_host
@@ -167,7 +167,7 @@ def test_dynamodb_answers_dumped_as_they_are_equal_moto_s_shape_walk(
     from moto import mock_aws
     from moto.dynamodb.responses import DynamoResult
 
-    from semichat.aws import moto_patches
+    from semichat.emulator.patches import core as moto_patches
 
     moto_patches.apply()
     dumped = DynamoResult.execute_result
@@ -315,7 +315,6 @@ def test_a_fifo_queue_deduplicates_by_content_and_still_reports_all_its_attribut
     assert "ContentBasedDeduplication" not in counted
 
 
-
 def test_a_deleted_handle_deletes_again(sqs: Any) -> None:
     """As on SQS: deleting a message twice with its handle succeeds both times."""
     url = sqs.create_queue(QueueName=f"again-{uuid.uuid4().hex[:8]}")["QueueUrl"]
@@ -330,7 +329,7 @@ def test_a_queue_keeps_only_its_most_recently_deleted_handles() -> None:
     patched queue keeps the latest `DELETED_HANDLES_KEPT`."""
     from moto.sqs.models import Queue
 
-    from semichat.aws import moto_patches
+    from semichat.emulator.patches import core as moto_patches
 
     moto_patches.apply()
     queue = Queue("recent", "us-east-1", "123456789012")

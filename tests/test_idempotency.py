@@ -20,12 +20,12 @@ from aiohttp.test_utils import TestClient
 
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import IDEMPOTENCY, table_names
-from semichat.server.app import create_app
-from semichat.server.appkeys import CHAT, ROUTER
-from semichat.server.chat import IDEMPOTENCY_TTL_S, ChatService
+from semichat.server.api.app import create_app
+from semichat.server.api.appkeys import CHAT, ROUTER
+from semichat.server.chat.payloads import SendCommand
+from semichat.server.chat.service import IDEMPOTENCY_TTL_S, ChatService
+from semichat.server.chat.store import ChatStore, IdempotencyRecord, Message, idempotency_record
 from semichat.server.errors import Unavailable
-from semichat.server.payloads import SendCommand
-from semichat.server.store import ChatStore, IdempotencyRecord, Message, idempotency_record
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events

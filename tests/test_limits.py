@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from aiohttp import ClientTimeout
 
-from semichat.server.app import create_app
+from semichat.server.api.app import create_app
 from semichat.server.errors import TooManyRequests
-from semichat.server.limits import SendLimiter, TokenBucket
 from semichat.server.metrics import LimitCounters
+from semichat.server.trust.limits import SendLimiter, TokenBucket
 from semichat.settings import Settings
 
 from .auth_helpers import credentials, token_settings

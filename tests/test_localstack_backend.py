@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from semichat.aws.embedded import with_backend
 from semichat.aws.localstack import LocalstackUnavailable
+from semichat.backends import with_backend
 from semichat.settings import Settings
 
 HOST_MODE = {"sqs": "available", "dynamodb": "disabled"}

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from semichat.server.batches import BATCH_WRITE_MAX
-from semichat.server.marks import NotifiedMarks
+from semichat.aws.batches import BATCH_WRITE_MAX
+from semichat.server.chat.marks import NotifiedMarks
 
 
 class _Table:
@@ -98,8 +98,8 @@ async def test_records_dynamodb_keeps_leaving_unprocessed_end_in_a_throttling_er
     503 the client may retry), never as an unhandled error (a 500)."""
     from botocore.exceptions import ClientError
 
-    from semichat.server import batches
-    from semichat.server import store as store_module
+    from semichat.aws import batches
+    from semichat.server.chat import store as store_module
     from semichat.server.errors import backend_refusal
 
     calls: list[int] = []

@@ -1,5 +1,6 @@
-"""The embedded backend's item locks (`semichat/aws/moto_atomic.py`): writes to one item wait for
-each other, writes to other items do not, and every kind of write names an item the same way."""
+"""The embedded backend's item locks (`semichat/emulator/patches/atomic.py`): writes to one
+item wait for each other, writes to other items do not, and every kind of write names an item
+the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 
-from semichat.aws import moto_atomic
+from semichat.emulator.patches import atomic as moto_atomic
 
 WAIT_S = 30
 

@@ -1,5 +1,6 @@
-"""The embedded backend keeps a connection open between requests (`semichat/aws/moto_keepalive.py`):
-each request on it is read whole and answered, whatever the one before left unread."""
+"""The embedded backend keeps a connection open between requests
+(`semichat/emulator/patches/keepalive.py`): each request on it is read whole and answered,
+whatever the one before left unread."""
 
 from __future__ import annotations
 

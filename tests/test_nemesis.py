@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from semichat.server.errors import backend_refusal
-from semichat.server.faulty_sqs import FaultySqsQueues
+from semichat.server.faults.faulty_sqs import FaultySqsQueues
+from semichat.server.faults.nemesis import PRESETS, FaultSpec, FaultSpecError, Nemesis
 from semichat.server.metrics import SqsCounters
-from semichat.server.nemesis import PRESETS, FaultSpec, FaultSpecError, Nemesis
 
 
 def test_a_spec_names_faults_and_presets_and_later_parts_win() -> None:
@@ -169,8 +169,8 @@ async def test_duplicate_keeps_the_message_and_reorder_delays_it() -> None:
 
 
 async def test_without_faults_the_app_gets_the_plain_sqs_layer() -> None:
-    from semichat.server.app import _queues as app_queues
-    from semichat.server.sqs import SqsQueues
+    from semichat.server.api.app import _queues as app_queues
+    from semichat.server.delivery.sqs import SqsQueues
 
     plain = app_queues(FakeSqs(), SqsCounters(), Nemesis.from_text(""))
     assert type(plain) is SqsQueues

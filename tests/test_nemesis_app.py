@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from semichat.server.app import create_app
+from semichat.server.api.app import create_app
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events

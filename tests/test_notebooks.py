@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 SMALL_RUN = Path(__file__).resolve().parent / "data" / "runs" / "chat-small"
-COMMITTED_SWEEPS = NOTEBOOKS.parent / "docs" / "sweeps"
+COMMITTED_SWEEPS = NOTEBOOKS.parent / "benchmarks" / "results" / "sweeps"
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in NOTEBOOKS.glob("*.ipynb")))

@@ -25,12 +25,11 @@ import aiohttp
 import pytest
 
 from semichat import ports
-from semichat.harness.server_metrics import combine, fleet_metrics
-from semichat.harness.server_process import get_json
+from semichat.harness.server_metrics import combine, fleet_metrics, get_json
 from semichat.harness.sse_parser import SseParser
+from semichat.server.delivery.routing.base import Envelope, Notification
+from semichat.server.delivery.routing.sharded import ShardedRouter
 from semichat.server.metrics import DeliveryCounters
-from semichat.server.routing.base import Envelope, Notification
-from semichat.server.routing.sharded import ShardedRouter
 from semichat.settings import ROUTINGS, Settings
 
 from .sse_helpers import next_events

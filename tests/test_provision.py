@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from semichat.aws.iam import server_policy
-from semichat.aws.provisioning import parse_users, provision
 from semichat.aws.tables import TABLE_SPECS, tables_document
 from semichat.cli import dump_json, main
-from semichat.server.routing.naming import user_queue_name
+from semichat.server.delivery.routing.naming import user_queue_name
+from semichat.server.provisioning import parse_users, provision
 from semichat.settings import ROUTINGS, Settings
 
 from .conftest import Backend, make_settings
@@ -88,7 +88,7 @@ def _camel(operation: str) -> str:
 def test_lazy_policy_allows_every_call_the_server_makes(service: str) -> None:
     calls: set[str] = set()
     # The server's AWS layers and handlers; aws/ is the deployer's.
-    for name in ("server/sqs.py", "server/store.py", "server/handlers.py"):
+    for name in ("server/delivery/sqs.py", "server/chat/store.py", "server/api/handlers.py"):
         for match in _CALL.finditer((SEMICHAT / name).read_text()):
             if _SERVICE[match["client"]] == service:
                 calls.add(_AUTHORIZED_AS.get(match["op"], match["op"]))

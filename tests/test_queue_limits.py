@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from semichat.aws.embedded import start_backend_process, stop_backend_process
+from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.queue_limits import Ramp, queues_needed, quota_hit, ramp
 
 from .conftest import emulator_client

@@ -10,12 +10,12 @@ from typing import Any
 import pytest
 
 from semichat.aws.clients import USER_AGENT, open_clients
-from semichat.server.app import create_app
+from semichat.server.api.app import create_app
+from semichat.server.chat.store import ChatStore
+from semichat.server.delivery.routing import Notification, make_router
+from semichat.server.delivery.routing.naming import MAX_QUEUE_NAME, user_queue_name, validate_prefix
+from semichat.server.delivery.sqs import SqsQueues
 from semichat.server.metrics import SqsCounters
-from semichat.server.routing import Notification, make_router
-from semichat.server.routing.naming import MAX_QUEUE_NAME, user_queue_name, validate_prefix
-from semichat.server.sqs import SqsQueues
-from semichat.server.store import ChatStore
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events

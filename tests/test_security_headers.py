@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from semichat.server.app import create_app
+from semichat.server.api.app import create_app
 from semichat.settings import Settings
 
 from .auth_helpers import bearer, make_token, token_settings

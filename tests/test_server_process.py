@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from semichat import ports
-from semichat.harness.server_process import ServerProcess, ServerStartError, get_json
+from semichat.harness.server_metrics import get_json
+from semichat.harness.server_process import ServerProcess, ServerStartError
 
 
 def _taken_by_another(port: int) -> bool:

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
+from semichat.server.delivery.sqs import SqsQueues
 from semichat.server.metrics import SqsCounters
-from semichat.server.sqs import SqsQueues
 
 
 class FlakySqs:

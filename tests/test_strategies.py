@@ -17,13 +17,13 @@ import pytest
 from aiohttp import ClientTimeout
 
 from semichat.aws.clients import open_clients
-from semichat.server.app import create_app
-from semichat.server.appkeys import ROUTER
+from semichat.server.api.app import create_app
+from semichat.server.api.appkeys import ROUTER
+from semichat.server.chat.store import ChatStore
+from semichat.server.delivery.routing import make_router, router_names
+from semichat.server.delivery.routing.registry import INSTANCES_KEY
+from semichat.server.delivery.sqs import SqsQueues
 from semichat.server.metrics import DeliveryCounters, SqsCounters
-from semichat.server.routing import make_router, router_names
-from semichat.server.routing.registry import INSTANCES_KEY
-from semichat.server.sqs import SqsQueues
-from semichat.server.store import ChatStore
 from semichat.settings import ROUTINGS, Settings
 
 from .conftest import Backend, make_settings
@@ -62,7 +62,7 @@ def as_user(user: str) -> dict[str, str]:
 
 async def provision(settings: Settings, users: tuple[str, ...]) -> None:
     """`semichat provision --users`: the tables, then each user's queue."""
-    from semichat.aws.provisioning import provision as provision_users
+    from semichat.server.provisioning import provision as provision_users
 
     await provision_users(settings, users)
 
@@ -256,7 +256,7 @@ async def test_fifo_keeps_a_conversation_in_order(app_client: Client, sqs: Any) 
 
 @only("fifo")
 async def test_fifo_queue_drops_a_repeated_fan_out(routed_settings: Settings, sqs: Any) -> None:
-    from semichat.server.routing import Notification
+    from semichat.server.delivery.routing import Notification
 
     await provision(routed_settings, ("bob",))  # creates bob's .fifo queue and the tables
     async with open_clients(routed_settings) as c:
@@ -419,7 +419,7 @@ async def test_the_strategys_policy_grants_every_sqs_call_it_made(
     aiohttp_client: Any, routed_settings: Settings, routing: str
 ) -> None:
     from semichat.aws.iam import server_policy
-    from semichat.server.appkeys import COUNTERS
+    from semichat.server.api.appkeys import COUNTERS
 
     app = create_app(routed_settings)
     client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})

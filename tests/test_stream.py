@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiohttp import ClientTimeout
 
-from semichat.server.app import create_app
+from semichat.server.api.app import create_app
 from semichat.settings import Settings
 
 from .conftest import Backend, make_settings

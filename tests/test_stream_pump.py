@@ -9,13 +9,13 @@ from typing import Any
 from aiohttp.test_utils import make_mocked_request
 from aiohttp.web import Application
 
-from semichat.server.appkeys import COUNTERS, NEMESIS, ORPHANS, SETTINGS
-from semichat.server.logs import REQUEST_LOG
+from semichat.server.api.appkeys import COUNTERS, NEMESIS, ORPHANS, SETTINGS
+from semichat.server.api.logs import REQUEST_LOG
+from semichat.server.api.stream import StreamProgress, _pump
+from semichat.server.delivery.orphans import OrphanedPolls
+from semichat.server.delivery.routing import Delivery, Notification
+from semichat.server.faults.nemesis import Nemesis
 from semichat.server.metrics import SqsCounters
-from semichat.server.nemesis import Nemesis
-from semichat.server.orphans import OrphanedPolls
-from semichat.server.routing import Delivery, Notification
-from semichat.server.stream import StreamProgress, _pump
 from semichat.settings import Settings
 
 

@@ -12,7 +12,7 @@ The event types and their fields are the TypedDicts below.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict
 
@@ -186,7 +186,7 @@ def empty_events() -> pd.DataFrame:
     return events_frame([])
 
 
-def events_frame(records: list[Mapping[str, Any]]) -> pd.DataFrame:
+def events_frame(records: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """Build the checker's event table (columns :data:`COLUMNS`) from parsed events."""
     frame = pd.DataFrame.from_records(records, columns=list(COLUMNS))
     # A column no event filled comes back all-NaN float (or object when empty): make the

@@ -64,7 +64,7 @@ def save_figure(fig: Figure, ax: Axes, title: str, legend_at: str | None, path: 
     """Finish a figure the one way (grid, legend, title, layout) and write it as PNG."""
     ax.grid(True, alpha=0.3)
     if legend_at and ax.get_legend_handles_labels()[0]:
-        ax.legend(loc=legend_at)
+        ax.legend(loc=legend_at)  # type: ignore[call-overload]
     ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -10,9 +10,10 @@ from typing import Any
 import pandas as pd
 
 from semichat.harness.checker import check, per_message_table
+from semichat.harness.checker.log import Level
 from semichat.harness.events import read_events
 
-LEVELS = ("wire", "user_view")
+LEVELS: tuple[Level, ...] = ("wire", "user_view")
 
 
 GAUGES = {"active_polls", "open_streams"}
@@ -125,7 +126,7 @@ def write_plots(run_dir: Path, events: pd.DataFrame, grace_s: float) -> list[Pat
     plots.mkdir(exist_ok=True)
     tables = {lv: per_message_table(events, grace_s=grace_s, level=lv) for lv in LEVELS}
     return [
-        latency_distribution(tables, plots / "latency.png"),
+        latency_distribution({str(lv): t for lv, t in tables.items()}, plots / "latency.png"),
         deliveries_over_time(events, plots / "deliveries.png"),
     ]
 

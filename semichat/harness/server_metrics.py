@@ -11,13 +11,18 @@ caller: a sum over fewer processes than there are would under-count without sayi
 
 from __future__ import annotations
 
+import json
 import time
+import urllib.request
 from typing import Any
-
-from semichat.harness.server_process import get_json
 
 # Per-process reads are random: with N processes, about N * H(N) reads see them all.
 FLEET_TIMEOUT_S = 10.0
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
 
 
 class IncompleteMetrics(OSError):

@@ -7,16 +7,14 @@ deploy or an out-of-memory kill does to a real one.
 
 from __future__ import annotations
 
-import json
 import signal
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
-from semichat import ports
+from semichat import ports, processes
+from semichat.harness.server_metrics import fleet_metrics, get_json
 
 SERVER_START_TIMEOUT_S = 90.0
 
@@ -25,22 +23,9 @@ class ServerStartError(Exception):
     """The server did not come up healthy."""
 
 
-def get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
-        return json.loads(resp.read())
-
-
 def stop_process(proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGINT)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        # A killed server holding 10,000 streams took over 5 s to be reaped (its sockets and
-        # 370 MB torn down by the kernel, `bench_streams` at N=10,000): it is dying, so wait.
-        proc.wait(60)
+    """SIGINT (Locust and the server stop cleanly on it), then as `processes.stop` does."""
+    processes.stop(proc, timeout, signal.SIGINT)
 
 
 class ServerProcess:
@@ -75,7 +60,7 @@ class ServerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "semichat", "serve", "--port", str(self.port), "--reuse-port"]
+        cmd = processes.semichat_command("serve", "--port", str(self.port), "--reuse-port")
         # The simulated users say who they are with x-user-id: demo identity, on loopback.
         cmd += ["--backend", self.backend, "--auth", "demo", *self.extra_args]
         if self.endpoint_url:
@@ -116,8 +101,6 @@ class ServerProcess:
     def crash(self) -> float:
         """SIGKILL the server, then start it again; returns how long it was away (s)."""
         assert self.proc is not None
-        from semichat.harness.server_metrics import fleet_metrics
-
         try:
             self.crashed_metrics.append(fleet_metrics(self.target, self.processes))
         except (OSError, ValueError, KeyError):

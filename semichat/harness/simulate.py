@@ -7,6 +7,7 @@ after, `results.json` from the checker, and plots. `runs/<scenario>/latest` poin
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -50,7 +51,8 @@ class SimulationParams:
     # what the target is said to run).
     routing: str = "per_user_queue"
     shards: int = 4
-    # The nemesis's spec (`semichat/server/nemesis.py`): passed to the server, `crash` done here.
+    # The nemesis's spec (`semichat/server/faults/nemesis.py`): passed to the server, `crash`
+    # done here.
     faults: str = ""
     # Server processes on the target's port (`serve --processes N`): started so here, and /metrics
     # is read from each of them and summed (`server_metrics.py`).
@@ -72,7 +74,7 @@ class SimulationParams:
         return cls(scenario=scenario, load=load, **params)
 
     def to_json(self) -> dict[str, Any]:
-        from semichat.server.nemesis import FaultSpec
+        from semichat.server.faults import FaultSpec
 
         spec = FaultSpec.parse(self.faults)
         return {**asdict(self), "fault_spec": {**spec.active, "seed": spec.seed}}
@@ -118,7 +120,7 @@ def provision_ahead(
         return
     import asyncio
 
-    from semichat.aws.provisioning import provision
+    from semichat.server.provisioning import provision
     from semichat.settings import Settings
 
     settings = Settings.from_env().with_overrides(
@@ -137,7 +139,7 @@ def provision_ahead(
 
 
 async def _provision(settings: Any, users: list[str], provision: Any) -> None:
-    from semichat.aws.embedded import with_backend
+    from semichat.backends import with_backend
 
     async with with_backend(settings) as resolved:
         await provision(resolved, users)
@@ -192,7 +194,9 @@ def _count_events(events_dir: Path) -> int:
     total = 0
     for path in events_dir.glob("*.jsonl"):
         with path.open("rb") as f:
-            total += sum(chunk.count(b"\n") for chunk in iter(lambda f=f: f.read(1 << 16), b""))
+            total += sum(
+                chunk.count(b"\n") for chunk in iter(functools.partial(f.read, 1 << 16), b"")
+            )
     return total
 
 
@@ -253,7 +257,7 @@ def started_server(
     if params.target:
         yield None
         return
-    from semichat.aws.embedded import start_backend_process, stop_backend_process
+    from semichat.emulator.backend import start_backend_process, stop_backend_process
 
     backends, endpoint, sqs_endpoint = [], None, None
     if params.backend == "embedded":
@@ -292,7 +296,7 @@ def crash_schedule(
 ) -> Callable[[float], None]:
     """The nemesis's `crash=S`: a tick function that kills and restarts the server once, about
     S s (+-10 %) into the run."""
-    from semichat.server.nemesis import FaultSpec
+    from semichat.server.faults import FaultSpec
 
     spec = FaultSpec.parse(params.faults)
     if not spec.crash or server is None:

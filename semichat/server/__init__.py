@@ -1,2 +1,11 @@
-"""What `semichat serve` runs: the HTTP API, the SSE stream, the domain, the DynamoDB and
-SQS layers, and notification routing."""
+"""What `semichat serve` runs, by role, each layer importing only those below it:
+
+- `process`: the server as a process (serve, supervisor);
+- `api`: HTTP: the app factory, handlers, the SSE stream, request logs;
+- `trust` and `faults`: identity, limits and headers; the nemesis (used via their `__init__`);
+- `chat`: the domain (conversations, sends, history) and its storage;
+- `delivery`: SQS, the routing strategies, orphaned polls;
+- `errors`, `metrics`, `identity`, `locks`: the vocabulary every layer shares.
+
+`provisioning` (`semichat provision`) sits beside `process`: it creates what the server uses.
+"""

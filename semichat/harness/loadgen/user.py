@@ -153,7 +153,7 @@ class Tab:
                 while not self.stopping:
                     # readline, not iter_lines: Locust's iter_lines holds events back in
                     # 1,024-byte chunks (see shared notes), which would fake latency.
-                    line = resp._response.readline(b"\n")
+                    line = resp._response.readline(b"\n")  # type: ignore[union-attr]
                     if not line:
                         reason = "server closed"
                         break
@@ -163,39 +163,9 @@ class Tab:
                     if event.event == "ready":
                         connected = True
                         retry.opened()
-                        recorder().record(
-                            "connect",
-                            user=user.user_id,
-                            stream=stream_id,
-                            client=self.client_id,
-                            setup_ms=round((time.time() - started) * 1000, 1),
-                        )
-                        self.dirty.set()  # refetch: anything sent while away shows now
+                        self._on_ready(stream_id, started)
                     elif event.event == "message":
-                        received = time.time()
-                        data = json.loads(event.data)
-                        recorder().record(
-                            "notification",
-                            t=received,
-                            user=user.user_id,
-                            stream=stream_id,
-                            client=self.client_id,
-                            eventId=event.id,
-                            messageId=data["messageId"],
-                            conversationId=data["conversationId"],
-                        )
-                        # As the widget: a message this view already shows (a duplicate, or
-                        # one an earlier read took) needs no history read. Unlike the widget,
-                        # a sender's tab does not show its message from the send's answer:
-                        # that shows it before others' earlier messages not yet read, which
-                        # the checker counts as reordered (24 of 2,769 pairs, one 100-user
-                        # run), and it would time the sender's own view by the send alone.
-                        if (
-                            data["conversationId"] == user.conversation_id
-                            and str(data["messageId"]) not in self.view
-                        ):
-                            self.wanted.add(str(data["messageId"]))
-                            self.dirty.set()
+                        self._on_message(event.id, json.loads(event.data), stream_id)
             if self.stopping:
                 reason = "user stopped"
         except Exception as exc:
@@ -212,6 +182,40 @@ class Tab:
                     client=self.client_id,
                     reason=reason,
                 )
+
+    def _on_ready(self, stream_id: str, started: float) -> None:
+        recorder().record(
+            "connect",
+            user=self.user.user_id,
+            stream=stream_id,
+            client=self.client_id,
+            setup_ms=round((time.time() - started) * 1000, 1),
+        )
+        self.dirty.set()  # refetch: anything sent while away shows now
+
+    def _on_message(self, event_id: str | None, data: dict[str, Any], stream_id: str) -> None:
+        user = self.user
+        recorder().record(
+            "notification",
+            t=time.time(),
+            user=user.user_id,
+            stream=stream_id,
+            client=self.client_id,
+            eventId=event_id,
+            messageId=data["messageId"],
+            conversationId=data["conversationId"],
+        )
+        # As the widget: a message this view already shows (a duplicate, or one an earlier
+        # read took) needs no history read. Unlike the widget, a sender's tab does not show
+        # its message from the send's answer: that shows it before others' earlier messages
+        # not yet read, which the checker counts as reordered (24 of 2,769 pairs, one 100-user
+        # run), and it would time the sender's own view by the send alone.
+        if (
+            data["conversationId"] == user.conversation_id
+            and str(data["messageId"]) not in self.view
+        ):
+            self.wanted.add(str(data["messageId"]))
+            self.dirty.set()
 
     def _view_loop(self) -> None:
         loaded = False

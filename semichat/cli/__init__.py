@@ -1,0 +1,59 @@
+"""The `semichat` command line: serve the chat, run its backend, provision, simulate users.
+
+`semichat COMMAND --help` describes each command; the shared flags are in `flags.py`, the
+server's commands in `server.py`, the harness's (simulate, sweep, worker) in `harness.py`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+
+from semichat.cli import harness, server
+from semichat.cli.flags import UserError, settings_from_args
+from semichat.cli.server import check_demo_auth_address, dump_json, printable
+
+__all__ = [
+    "UserError",
+    "build_parser",
+    "check_demo_auth_address",
+    "dump_json",
+    "main",
+    "printable",
+    "settings_from_args",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="semichat", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    server.add_parsers(sub)
+    harness.add_parsers(sub)
+    return parser
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    """What a user makes or meets at start: shown as one line, not a traceback."""
+    from semichat.aws.localstack import LocalstackUnavailable
+    from semichat.server.errors import ApiError
+
+    return (UserError, ValueError, OSError, ApiError, LocalstackUnavailable)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    # As Ctrl-C does: unwind, so that `finally` blocks stop the processes a command started
+    # (simulate's server, backend and Locust). `serve` and `backend` install their own handler.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        code = args.func(args)
+    except _user_errors() as exc:
+        sys.exit(f"semichat {args.command}: {exc}")
+    if code:
+        sys.exit(code)

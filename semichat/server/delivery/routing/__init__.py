@@ -1,0 +1,52 @@
+"""Notification routing strategies, chosen by name in the settings."""
+
+from __future__ import annotations
+
+from semichat.server.delivery.routing.base import (
+    Delivery,
+    Notification,
+    NotificationRouter,
+    QueueDirectory,
+    Subscription,
+)
+from semichat.server.delivery.routing.fifo import FifoRouter
+from semichat.server.delivery.routing.instance import InstanceRouter
+from semichat.server.delivery.routing.per_user_queue import PerUserQueueRouter
+from semichat.server.delivery.routing.preprovisioned import PreprovisionedRouter
+from semichat.server.delivery.routing.sharded import ShardedRouter
+from semichat.server.delivery.sqs import SqsQueues
+from semichat.server.metrics import DeliveryCounters
+from semichat.settings import Settings
+
+__all__ = [
+    "Delivery",
+    "Notification",
+    "NotificationRouter",
+    "Subscription",
+    "make_router",
+    "router_names",
+]
+
+_ROUTERS: dict[str, type[NotificationRouter]] = {
+    cls.name: cls  # type: ignore[misc]
+    for cls in (PerUserQueueRouter, PreprovisionedRouter, FifoRouter, ShardedRouter, InstanceRouter)
+}
+
+
+def router_names() -> list[str]:
+    return sorted(_ROUTERS)
+
+
+def make_router(
+    settings: Settings,
+    queues: SqsQueues,
+    store: QueueDirectory,
+    counters: DeliveryCounters | None = None,
+) -> NotificationRouter:
+    try:
+        cls = _ROUTERS[settings.routing]
+    except KeyError:
+        raise ValueError(
+            f"unknown routing {settings.routing!r}; choose one of {router_names()}"
+        ) from None
+    return cls(queues, store, settings, counters or DeliveryCounters())  # type: ignore[call-arg]

@@ -1,0 +1,115 @@
+"""`semichat serve`: the app on a socket until SIGTERM or SIGINT, over a resolved backend."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+
+from aiohttp import web
+from botocore.exceptions import BotoCoreError, ClientError
+
+from semichat.backends import with_backend
+from semichat.heap import SERVER_GEN0_THRESHOLD, freeze_startup_objects
+from semichat.server.api.app import create_app
+from semichat.settings import Settings
+
+log = logging.getLogger("semichat.serve")
+
+ORPHAN_CHECK_S = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address `host` names is a loopback address (127.0.0.0/8, ::1)."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(i[4][0]).is_loopback for i in infos)
+
+
+async def serve(
+    settings: Settings,
+    reuse_port: bool = False,
+    supervisor_pid: int | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT (or until `supervisor_pid` is no longer the parent).
+    `reuse_port`: bind with SO_REUSEPORT, as one of several processes on one port (the kernel
+    spreads connections among them)."""
+    async with with_backend(settings) as resolved:
+        app = create_app(resolved)
+        # handler_cancellation: a client that disconnects cancels its stream's long poll at once.
+        runner = web.AppRunner(app, handler_cancellation=True, access_log=None)
+        try:
+            await runner.setup()
+        except (BotoCoreError, ClientError) as exc:
+            raise OSError(
+                f"the backend did not answer at start ({exc}); check --backend and the endpoints"
+            ) from None
+        try:
+            site = web.TCPSite(runner, resolved.host, resolved.port, reuse_port=reuse_port or None)
+            try:
+                await site.start()
+            except OSError as exc:
+                raise OSError(
+                    f"cannot listen on {resolved.host}:{resolved.port}: "
+                    f"{exc.strerror or exc}; is another server there? choose another --port"
+                ) from None
+            # With --port 0 the kernel chose: say the port it gave, for whoever reads the log.
+            port = runner.addresses[0][1]
+            log.info(
+                "serving on http://%s:%s/ (backend %s, auth %s)",
+                resolved.host,
+                port,
+                resolved.backend,
+                resolved.auth,
+                extra={
+                    "dynamodb": resolved.dynamodb_url,
+                    "sqs": resolved.sqs_url,
+                    "pid": os.getpid(),
+                    "port": port,
+                },
+            )
+            freeze_startup_objects(SERVER_GEN0_THRESHOLD)
+            if on_ready is not None:
+                on_ready()
+            await until_terminated(supervisor_pid)
+        finally:
+            await runner.cleanup()
+
+
+async def until_terminated(parent_pid: int | None = None) -> None:
+    """Wait for SIGTERM or SIGINT. Turning SIGTERM into a normal return (instead of Python's
+    default of dying on the spot) lets `with_backend` stop the backend it started. With
+    `parent_pid`, also return once that process is no longer the parent: a supervisor killed
+    outright (SIGKILL) cannot stop its children, which would hold the port as orphans."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watch = asyncio.create_task(_watch_parent(parent_pid, stop)) if parent_pid else None
+    try:
+        await stop.wait()
+    finally:
+        if watch is not None:
+            watch.cancel()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def _watch_parent(parent_pid: int, stop: asyncio.Event) -> None:
+    while True:  # nothing to wait on: a process learns of its parent's death only by asking
+        if os.getppid() != parent_pid:
+            break
+        await asyncio.sleep(ORPHAN_CHECK_S)
+    log.warning("the supervisor %s is gone; stopping", parent_pid)
+    stop.set()
