@@ -93,8 +93,10 @@ localstack-stop:
 localstack-status:
 	$(LOCALSTACK) status
 
-# The CDK app (infra/cdk) synthesized into infra/cdk/cdk.out with cdk-nag's checks; fails on a
-# finding that is neither fixed nor suppressed with a reason. Needs Node.js (jsii).
+# The CDK app (infra/cdk) synthesized into infra/cdk/cdk.out with cdk-nag's checks: the tables'
+# stack and one compute stack per routing strategy x deployment pairing that can work, each
+# other pairing refused in one line (docs/deploy.md). Fails on a finding that is neither fixed
+# nor suppressed with a reason. Needs Node.js (jsii), not Docker.
 synth: $(INFRA_STAMP)
 	cd infra/cdk && ../../$(PY) app.py
 
