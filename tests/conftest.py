@@ -62,7 +62,7 @@ BACKEND_FIXTURES = frozenset(
     }
 )
 # Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
-SLOW_FIXTURES = frozenset({"synthesis", "template", "deployments", "walkthrough"})
+SLOW_FIXTURES = frozenset({"synthesis", "template", "deployments", "walkthrough", "app_run"})
 BROWSER_FIXTURES = frozenset({"browser"})
 
 
