@@ -55,10 +55,11 @@ def test_context_values_arrive_as_strings_and_round_trip() -> None:
             "semichat:allowed-cidr": "203.0.113.7/32",
             "semichat:tasks": "1",
             "semichat:stream-max-seconds": "120",
+            "semichat:processes": "2",
         }
     )
     assert config == DeployConfig(
-        auth="demo", allowed_cidr="203.0.113.7/32", tasks=1, stream_max_seconds=120
+        auth="demo", allowed_cidr="203.0.113.7/32", tasks=1, stream_max_seconds=120, processes=2
     )
     assert _config(**config.context()) == config
 
@@ -77,6 +78,13 @@ def test_demo_identity_on_lambda_is_refused_unless_open_to_anyone_on_purpose() -
     assert refusal(per_user, DeployConfig(auth="demo", allowed_cidr=ANYONE)) is None
 
 
+def test_processes_are_a_fargate_task_size_and_not_for_lambda() -> None:
+    two = DeployConfig(processes=2)
+    assert refusal(Pairing("sharded", "fargate"), two) is None
+    assert "one per vCPU" in (refusal(Pairing("fifo", "fargate"), DeployConfig(processes=3)) or "")
+    assert "for Fargate" in (refusal(Pairing("fifo", "lambda"), two) or "")
+
+
 @pytest.mark.parametrize(
     ("key", "value"),
     [
@@ -85,6 +93,7 @@ def test_demo_identity_on_lambda_is_refused_unless_open_to_anyone_on_purpose() -
         ("stream-max-seconds", "long"),
         ("tasks", "-1"),
         ("tasks", "1.5"),
+        ("processes", "two"),
     ],
 )
 def test_bad_context_values_are_refused_in_one_line(key: str, value: str) -> None:

@@ -8,6 +8,8 @@
 - `semichat:allowed-cidr` (none): who may reach the endpoint; required with `demo` (on Lambda,
   whose function URL cannot filter callers, only `0.0.0.0/0`);
 - `semichat:tasks` (2; `sharded`: 1): Fargate tasks;
+- `semichat:processes` (1): server processes per Fargate task (`serve --processes P`, one vCPU
+  each: 1, 2 or 4);
 - `semichat:table-prefix`, `semichat:queue-prefix` (`semichat-`): as the `Semichat` stack's
   `TablePrefix` and `QueuePrefix`;
 - `semichat:certificate-arn` (none): an ACM certificate; the ALB then listens on HTTPS 443
@@ -31,6 +33,7 @@ KEYS = (
     "auth",
     "allowed-cidr",
     "tasks",
+    "processes",
     "table-prefix",
     "queue-prefix",
     "certificate-arn",
@@ -49,6 +52,7 @@ class DeployConfig:
     auth: Auth = "token"
     allowed_cidr: str | None = None
     tasks: int | None = None
+    processes: int = 1
     table_prefix: str = "semichat-"
     queue_prefix: str = "semichat-"
     certificate_arn: str | None = None
@@ -72,14 +76,14 @@ class DeployConfig:
                 f"{PREFIX}auth=demo trusts whatever user id a caller claims: say who may call "
                 f"with -c {PREFIX}allowed-cidr=ADDRESS/32"
             )
-        tasks = _number(values, "tasks", 0)
-        if tasks < 0 or tasks != int(tasks):
-            raise DeployConfigError(f"{PREFIX}tasks must be a whole number of tasks, not {tasks:g}")
+        tasks = _whole(values, "tasks", 0)
+        processes = _whole(values, "processes", 1)
         return cls(
             stream_max_seconds=_number(values, "stream-max-seconds", DEFAULT_STREAM_MAX_SECONDS),
             auth=auth,
             allowed_cidr=cidr,
-            tasks=int(tasks) or None,
+            tasks=tasks or None,
+            processes=processes or 1,
             table_prefix=values["table-prefix"] or cls.table_prefix,
             queue_prefix=values["queue-prefix"] or cls.queue_prefix,
             certificate_arn=values["certificate-arn"] or None,
@@ -93,6 +97,13 @@ class DeployConfig:
             if value != getattr(DeployConfig, key.replace("-", "_")):
                 out[PREFIX + key] = f"{value:g}" if isinstance(value, float) else str(value)
         return out
+
+
+def _whole(values: dict[str, Any], key: str, default: int) -> int:
+    number = _number(values, key, default)
+    if number < 0 or number != int(number):
+        raise DeployConfigError(f"{PREFIX}{key} must be a whole number, not {number:g}")
+    return int(number)
 
 
 def _number(values: dict[str, Any], key: str, default: float) -> float:

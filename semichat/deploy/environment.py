@@ -72,4 +72,6 @@ def server_environment(
         env["SEMICHAT_INSECURE_DEMO_AUTH_ON_PUBLIC_ADDRESS"] = "true"
     if pairing.deployment == "lambda":
         env |= ADAPTER
+    elif config.processes > 1:
+        env["SEMICHAT_PROCESSES"] = str(config.processes)
     return env

@@ -7,8 +7,9 @@ Balancer, its timeouts those of `timeouts.derive`.
   with `certificate_arn`. Its security group admits `allowed_cidr` (everyone in token mode).
 - Target group: health checks on `/healthz` (200 once DynamoDB and SQS answer), deregistration
   delay from the longest stream, so a draining task's streams rotate before it stops.
-- Service: `tasks` tasks, rolled with a circuit breaker. With `single_task` (`sharded`) a
-  deployment stops the old task before starting the new one, so two never consume one shard.
+- Service: `tasks` tasks of `processes` vCPU (a server process each, `serve --processes`),
+  rolled with a circuit breaker. With `single_task` (`sharded`) a deployment stops the old task
+  before starting the new one, so two never consume one shard.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from semichat.deploy.config import ANYONE
 from semichat.deploy.environment import HEALTH_PATH, PORT
 from semichat.deploy.timeouts import Timeouts
 
-# One vCPU: the server is one asyncio process (`serve --processes 1`).
-TASK_CPU = 1024
-TASK_MEMORY_MIB = 2048
+# Per server process (`serve --processes P`, one asyncio loop each): one vCPU, 2 GiB.
+PROCESS_CPU = 1024
+PROCESS_MEMORY_MIB = 2048
 HEALTH_INTERVAL_S = 10
 
 # cdk-nag's findings on this tier that are kept, each with its reason.
@@ -61,6 +62,7 @@ class FargateProps:
     task_role: iam.IRole
     tasks: int
     allowed_cidr: str
+    processes: int = 1
     single_task: bool = False
     certificate_arn: str | None = None
 
@@ -85,7 +87,11 @@ class FargateTier(Construct):
             self, "Cluster", vpc=self.vpc, container_insights_v2=ecs.ContainerInsights.ENABLED
         )
         self.task_definition = ecs.FargateTaskDefinition(
-            self, "Task", cpu=TASK_CPU, memory_limit_mib=TASK_MEMORY_MIB, task_role=props.task_role
+            self,
+            "Task",
+            cpu=PROCESS_CPU * props.processes,
+            memory_limit_mib=PROCESS_MEMORY_MIB * props.processes,
+            task_role=props.task_role,
         )
         log_group = logs.LogGroup(
             self,

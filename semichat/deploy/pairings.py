@@ -37,6 +37,8 @@ SHARDED_TASKS = (
     "inside the one task instead)"
 )
 DEFAULT_TASKS = 2
+# Fargate's task sizes of 1, 2 and 4 vCPU, one server process each.
+FARGATE_PROCESSES = (1, 2, 4)
 OPEN_FUNCTION_URL = (
     "demo identity on Lambda: a function URL cannot filter callers by address, so only "
     f"semichat:allowed-cidr={ANYONE} says honestly who may call"
@@ -79,6 +81,10 @@ def refusal(pairing: Pairing, config: DeployConfig | None = None) -> str | None:
         return f"{SHARDED_TASKS}; asked for {tasks(pairing, config)}"
     if pairing.deployment == "lambda" and config.auth == "demo" and config.allowed_cidr != ANYONE:
         return OPEN_FUNCTION_URL
+    if pairing.deployment == "lambda" and config.processes != 1:
+        return "Lambda serves one request per environment: semichat:processes is for Fargate"
+    if pairing.deployment == "fargate" and config.processes not in FARGATE_PROCESSES:
+        return f"semichat:processes on Fargate: one per vCPU, {FARGATE_PROCESSES} (a task size)"
     return None
 
 

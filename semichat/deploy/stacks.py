@@ -80,6 +80,7 @@ class ComputeStack(cdk.Stack):
                     task_role=role,
                     tasks=tasks(pairing, config),
                     allowed_cidr=config.allowed_cidr or ANYONE,
+                    processes=config.processes,
                     single_task=pairing.routing == "sharded",
                     certificate_arn=config.certificate_arn,
                 ),
