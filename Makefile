@@ -11,6 +11,9 @@ LOCALSTACK := localstack/host.sh
 # CI=1, CI=true and CI=yes (any case) all mean CI, as in tests/ci.py; empty outside CI.
 IN_CI := $(filter 1 true yes,$(shell printf '%s' "$$CI" | tr '[:upper:]' '[:lower:]'))
 UNIT_TESTS := not backend and not browser and not localstack and not slow
+# pytest-xdist workers for `make test`: most tests wait on processes and sockets, not on the CPU,
+# so three keep two cores busy (measured: see the README's Tests section).
+TEST_WORKERS ?= 3
 
 .PHONY: install install-infra serve simulate test test-unit mutate lint format clean localstack \
 	localstack-stop localstack-status generated synth sweep lab
@@ -39,6 +42,7 @@ simulate: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
@@ -51,12 +55,12 @@ format: $(STAMP)
 test: lint $(INFRA_STAMP)
 	$(LOCALSTACK) install --if-host-mode || [ -z "$(IN_CI)" ]
 	bash scripts/install-chromium.sh || [ -z "$(IN_CI)" ]
-	$(PY) -m pytest --durations=20
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist worksteal --durations=20
 
 # The fast tests alone: no backend process, no LocalStack, no browser (markers set in
 # tests/conftest.py from the fixtures each test uses).
 test-unit: $(STAMP)
-	$(PY) -m pytest -q -m "$(UNIT_TESTS)" --hypothesis-profile=quick
+	$(PY) -m pytest -q -n 2 -m "$(UNIT_TESTS)" --hypothesis-profile=quick
 
 # Mutation testing (slow; not part of CI): the chat domain by default (226 mutants, about half an
 # hour on 2 busy cores); `make mutate MUTANTS='semichat.harness.checker*'` for the checker (about
@@ -93,8 +97,10 @@ localstack-stop:
 localstack-status:
 	$(LOCALSTACK) status
 
-# The CDK app (infra/cdk) synthesized into infra/cdk/cdk.out with cdk-nag's checks; fails on a
-# finding that is neither fixed nor suppressed with a reason. Needs Node.js (jsii).
+# The CDK app (infra/cdk) synthesized into infra/cdk/cdk.out with cdk-nag's checks: the tables'
+# stack and one compute stack per routing strategy x deployment pairing that can work, each
+# other pairing refused in one line (docs/deploy.md). Fails on a finding that is neither fixed
+# nor suppressed with a reason. Needs Node.js (jsii), not Docker.
 synth: $(INFRA_STAMP)
 	cd infra/cdk && ../../$(PY) app.py
 

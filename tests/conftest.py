@@ -68,7 +68,20 @@ BACKEND_FIXTURES = frozenset(
     }
 )
 # Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
-SLOW_FIXTURES = frozenset({"synthesis", "template"})
+# ... and whole simulations (`semichat simulate`: a backend, a server and Locust each).
+SLOW_FIXTURES = frozenset(
+    {
+        "synthesis",
+        "template",
+        "deployments",
+        "walkthrough",
+        "app_run",
+        "fault_run",
+        "faulty_run",
+        "chat_run",
+        "distributed_run",
+    }
+)
 BROWSER_FIXTURES = frozenset({"browser"})
 
 

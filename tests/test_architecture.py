@@ -19,6 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "semichat"
 TOP_LAYERS: list[tuple[str, ...]] = [
     ("semichat.__main__", "semichat.cli"),
     ("semichat.harness",),
+    ("semichat.deploy",),
     ("semichat.server",),
     ("semichat.backends",),
     ("semichat.emulator",),

@@ -24,6 +24,7 @@ import csv
 import json
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -195,9 +196,12 @@ def _pin(construct: Construct, logical: str) -> None:
     default_child.override_logical_id(logical)
 
 
-def build_app(outdir: str | Path) -> cdk.App:
-    """The app with the stack and cdk-nag's AWS Solutions checks, not yet synthesized."""
-    app = cdk.App(outdir=str(outdir), analytics_reporting=False, context=dict(_CONTEXT))
+def build_app(outdir: str | Path, context: Mapping[str, Any] | None = None) -> cdk.App:
+    """The app with the stack and cdk-nag's AWS Solutions checks, not yet synthesized; more
+    stacks may join it (`semichat/deploy/`), with their `context` (the CLI's `-c` wins)."""
+    app = cdk.App(
+        outdir=str(outdir), analytics_reporting=False, context={**_CONTEXT, **(context or {})}
+    )
     SemichatStack(app)
     cdk.Aspects.of(app).add(AwsSolutionsChecks(verbose=True))
     return app

@@ -49,22 +49,76 @@ DDB, TABLE, SQS, APP = (
 )
 SERVING = "werkzeug.serving"
 HANDLER = (SERVING, "WSGIRequestHandler")
-PUT = ("self", "table_name", "item_attrs", "expected", "condition_expression",
-       "expression_attribute_names", "expression_attribute_values", "overwrite",
-       "return_values_on_condition_check_failure")  # fmt: skip
-UPDATE = ("self", "table_name", "key", "update_expression", "expression_attribute_names",
-          "expression_attribute_values", "attribute_updates", "expected",
-          "condition_expression", "return_values_on_condition_check_failure")  # fmt: skip
-DELETE = ("self", "table_name", "key", "expression_attribute_names",
-          "expression_attribute_values", "condition_expression",
-          "return_values_on_condition_check_failure")  # fmt: skip
-QUERY = ("self", "hash_key", "range_comparison", "range_objs", "limit", "exclusive_start_key",
-         "scan_index_forward", "projection_expressions", "index_name", "consistent_read",
-         "filter_expression", "hash_key_conditions", "range_key_conditions", "filter_kwargs")  # fmt: skip
-SEND = ("self", "queue_name", "message_body", "message_attributes", "delay_seconds",
-        "deduplication_id", "group_id", "system_attributes", "validate_group_id")  # fmt: skip
-MAKE_SERVER = ("host", "port", "app", "threaded", "processes", "request_handler",
-               "passthrough_errors", "ssl_context", "fd")  # fmt: skip
+PUT = (
+    "self",
+    "table_name",
+    "item_attrs",
+    "expected",
+    "condition_expression",
+    "expression_attribute_names",
+    "expression_attribute_values",
+    "overwrite",
+    "return_values_on_condition_check_failure",
+)
+UPDATE = (
+    "self",
+    "table_name",
+    "key",
+    "update_expression",
+    "expression_attribute_names",
+    "expression_attribute_values",
+    "attribute_updates",
+    "expected",
+    "condition_expression",
+    "return_values_on_condition_check_failure",
+)
+DELETE = (
+    "self",
+    "table_name",
+    "key",
+    "expression_attribute_names",
+    "expression_attribute_values",
+    "condition_expression",
+    "return_values_on_condition_check_failure",
+)
+QUERY = (
+    "self",
+    "hash_key",
+    "range_comparison",
+    "range_objs",
+    "limit",
+    "exclusive_start_key",
+    "scan_index_forward",
+    "projection_expressions",
+    "index_name",
+    "consistent_read",
+    "filter_expression",
+    "hash_key_conditions",
+    "range_key_conditions",
+    "filter_kwargs",
+)
+SEND = (
+    "self",
+    "queue_name",
+    "message_body",
+    "message_attributes",
+    "delay_seconds",
+    "deduplication_id",
+    "group_id",
+    "system_attributes",
+    "validate_group_id",
+)
+MAKE_SERVER = (
+    "host",
+    "port",
+    "app",
+    "threaded",
+    "processes",
+    "request_handler",
+    "passthrough_errors",
+    "ssl_context",
+    "fd",
+)
 
 # Patch name (as the README lists it) -> what it replaces or relies on.
 PATCHES: dict[str, list[Target]] = {
@@ -82,7 +136,7 @@ PATCHES: dict[str, list[Target]] = {
             "SQSBackend",
             "is_message_valid_based_on_retention_period",
             ("self", "queue_name", "message"),
-        ),  # fmt: skip
+        ),
     ],
     "attribute picker keeps its aliases": [
         _t("moto.core.serialize", "AttributePicker", "__call__", ("self", "context")),
