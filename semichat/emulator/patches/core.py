@@ -300,7 +300,7 @@ def _patch_queue_counts() -> None:
 
 # A delete of a handle deleted this recently still succeeds, as on SQS, where a handle stays
 # valid until its visibility timeout ends; far more deletes than one queue sees in that time.
-DELETED_HANDLES_KEPT = 10_000
+DELETED_HANDLES_KEPT = 1_000
 
 
 class RecentHandles:
