@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 _FREEZE = """
 import gc, json
 import botocore.session
@@ -26,3 +28,37 @@ def test_objects_alive_at_start_are_frozen_and_the_youngest_generation_waits_lon
     assert before == 0 and frozen > 10_000  # botocore alone brings tens of thousands
     assert after == frozen  # objects made later stay collectable
     assert threshold[0] == 12_345 and threshold[1:] == [10, 10]
+
+
+def test_glibc_gives_back_free_memory_and_caps_its_arenas() -> None:
+    """On glibc (these machines, the container image) both calls take effect; elsewhere they
+    say they did nothing."""
+    import platform
+
+    from semichat import heap
+
+    on_glibc = platform.libc_ver()[0] == "glibc"
+    assert heap.release_free_memory() is on_glibc
+    assert heap.limit_malloc_arenas() is on_glibc
+
+
+async def test_the_server_releases_free_memory_on_its_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    from semichat import heap
+
+    three = asyncio.Event()
+    calls: list[int] = []
+
+    def release() -> bool:
+        calls.append(1)
+        if len(calls) == 3:
+            three.set()
+        return True
+
+    monkeypatch.setattr(heap, "release_free_memory", release)
+    task = asyncio.create_task(heap.release_free_memory_periodically(interval_s=0.01))
+    await asyncio.wait_for(three.wait(), 10)
+    task.cancel()

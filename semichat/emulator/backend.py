@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import IO
 
-from semichat import processes
+from semichat import heap, processes
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
 from semichat.heap import freeze_startup_objects
@@ -34,6 +34,7 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     from semichat.emulator import patches
     from semichat.emulator.patches.keepalive import serve_moto
 
+    heap.limit_malloc_arenas()  # before moto's threads, each of which would get an arena
     patches.apply()
     # One werkzeug access line per AWS call would drown the chat server's own log.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -48,6 +49,7 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
+    threading.Thread(target=heap.release_free_memory_in_thread, args=(stop,), daemon=True).start()
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.

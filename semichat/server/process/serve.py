@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import logging
 import os
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from aiohttp import web
 from botocore.exceptions import BotoCoreError, ClientError
 
+from semichat import heap
 from semichat.backends import with_backend
 from semichat.heap import SERVER_GEN0_THRESHOLD, freeze_startup_objects
 from semichat.server.api.app import create_app
@@ -45,6 +47,8 @@ async def serve(
     """Serve until SIGTERM or SIGINT (or until `supervisor_pid` is no longer the parent).
     `reuse_port`: bind with SO_REUSEPORT, as one of several processes on one port (the kernel
     spreads connections among them)."""
+    heap.limit_malloc_arenas()
+    stack = contextlib.ExitStack()
     async with with_backend(settings) as resolved:
         app = create_app(resolved)
         # handler_cancellation: a client that disconnects cancels its stream's long poll at once.
@@ -80,10 +84,13 @@ async def serve(
                 },
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)
+            trimming = asyncio.create_task(heap.release_free_memory_periodically())
+            stack.callback(trimming.cancel)
             if on_ready is not None:
                 on_ready()
             await until_terminated(supervisor_pid)
         finally:
+            stack.close()
             await runner.cleanup()
 
 
