@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from semichat.emulator import patches
-from semichat.emulator.patches import PATCHES, PatchMismatch, Target, mismatches
+from semichat.emulator.patches import PatchMismatch, Target, mismatches
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,6 +47,6 @@ def test_a_moved_parameter_or_a_missing_method_names_its_patch() -> None:
 
 def test_apply_refuses_a_library_whose_shape_changed(monkeypatch: pytest.MonkeyPatch) -> None:
     wrong = Target("moto.sqs.models", "Queue", "delete_message", ("self",))
-    monkeypatch.setitem(PATCHES, "recently deleted handles only", [wrong])
+    monkeypatch.setattr(patches, "PATCHES", {"recently deleted handles only": [wrong]})
     with pytest.raises(PatchMismatch, match="recently deleted handles only"):
         patches.apply()
