@@ -27,7 +27,10 @@ SYNTH_TIMEOUT_S = 300
 def run_app(
     outdir: Path, context: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = os.environ | {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context or {})}
+    # Without jsii's silencers from this process (set once anything here imported the CDK): the
+    # app must set them itself, or Node.js 20's end-of-life banner lands on its stderr.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JSII_SILENCE")}
+    env |= {"CDK_OUTDIR": str(outdir), "CDK_CONTEXT_JSON": json.dumps(context or {})}
     return subprocess.run(
         [sys.executable, str(APP)],
         cwd=APP.parent,

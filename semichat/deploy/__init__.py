@@ -15,3 +15,11 @@
 Below the CDK app, above `semichat/aws/` (tables, IAM): nothing here is imported by the server.
 docs/deploy.md walks through a deployment.
 """
+
+import os
+
+# Before any module here imports aws_cdk: jsii's Node.js runtime reads these when it starts, and
+# would otherwise print a banner on stderr that Node.js 20 (Debian 12's) is untested and past its
+# end of life. It works; semichat/aws/stack.py sets the same for its own importers.
+os.environ.setdefault("JSII_SILENCE_WARNING_UNTESTED_NODE_VERSION", "1")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "18,20")
