@@ -207,6 +207,16 @@ def build_app(outdir: str | Path, context: Mapping[str, Any] | None = None) -> c
     return app
 
 
+def unexplained_findings(nag_rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    """cdk-nag's findings neither fixed nor suppressed with a reason."""
+    return [
+        row
+        for row in nag_rows
+        if row["Compliance"] == "Non-Compliant"
+        or (row["Compliance"] == "Suppressed" and not row["Exception Reason"].strip())
+    ]
+
+
 @dataclass(frozen=True)
 class Synthesis:
     template: dict[str, Any]
@@ -217,12 +227,7 @@ class Synthesis:
     @property
     def unexplained(self) -> list[dict[str, str]]:
         """Findings neither fixed nor suppressed with a reason."""
-        return [
-            row
-            for row in self.nag_rows
-            if row["Compliance"] == "Non-Compliant"
-            or (row["Compliance"] == "Suppressed" and not row["Exception Reason"].strip())
-        ]
+        return unexplained_findings(self.nag_rows)
 
 
 def synthesize(outdir: str | Path) -> Synthesis:

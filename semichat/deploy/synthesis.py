@@ -17,7 +17,7 @@ from typing import Any
 
 import aws_cdk as cdk
 
-from semichat.aws.stack import STACK_NAME, build_app
+from semichat.aws.stack import STACK_NAME, build_app, unexplained_findings
 from semichat.deploy import templates
 from semichat.deploy.config import DeployConfig
 from semichat.deploy.pairings import Pairing, every_pairing, refusal
@@ -36,12 +36,7 @@ class StackSynthesis:
     @property
     def unexplained(self) -> list[dict[str, str]]:
         """Findings neither fixed nor suppressed with a reason."""
-        return [
-            row
-            for row in self.nag_rows
-            if row["Compliance"] == "Non-Compliant"
-            or (row["Compliance"] == "Suppressed" and not row["Exception Reason"].strip())
-        ]
+        return unexplained_findings(self.nag_rows)
 
 
 @dataclass(frozen=True)
