@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import os
@@ -48,7 +47,7 @@ async def serve(
     `reuse_port`: bind with SO_REUSEPORT, as one of several processes on one port (the kernel
     spreads connections among them)."""
     heap.limit_malloc_arenas()
-    stack = contextlib.ExitStack()
+    trimming: asyncio.Task[None] | None = None
     async with with_backend(settings) as resolved:
         app = create_app(resolved)
         # handler_cancellation: a client that disconnects cancels its stream's long poll at once.
@@ -85,12 +84,12 @@ async def serve(
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)
             trimming = asyncio.create_task(heap.release_free_memory_periodically())
-            stack.callback(trimming.cancel)
             if on_ready is not None:
                 on_ready()
             await until_terminated(supervisor_pid)
         finally:
-            stack.close()
+            if trimming is not None:
+                trimming.cancel()
             await runner.cleanup()
 
 
