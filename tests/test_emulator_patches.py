@@ -28,7 +28,7 @@ def test_the_patched_libraries_are_the_versions_tested_and_pinned() -> None:
 
 def test_a_moved_parameter_or_a_missing_method_names_its_patch() -> None:
     changed = {
-        "a query reads its partition only": [
+        "a query reads one page by key": [
             Target("moto.dynamodb.models.table", "Table", "query", ("self", "hash_key")),
         ],
         "host lookup kept": [
@@ -37,7 +37,7 @@ def test_a_moved_parameter_or_a_missing_method_names_its_patch() -> None:
     }
     found = mismatches(changed)
     assert len(found) == 2
-    assert found[0].startswith("patch 'a query reads its partition only': ")
+    assert found[0].startswith("patch 'a query reads one page by key': ")
     assert "Table.query is now ('self', 'hash_key', 'range_comparison'" in found[0]
     assert found[1] == (
         "patch 'host lookup kept': "

@@ -126,9 +126,11 @@ PATCHES: dict[str, list[Target]] = {
         _t(DDB, "DynamoDBBackend", "transact_write_items", ("self", "transact_items")),
         _t(DDB, None, "copy", PRESENT),
     ],
-    "a query reads its partition only": [
+    "a query reads one page by key": [
         _t(TABLE, "Table", "query", QUERY),
         _t(TABLE, "Table", "all_items", ("self",)),
+        _t(TABLE, "Table", "_get_last_evaluated_key", ("self", "last_result", "index_name")),
+        _t(TABLE, None, "RESULT_SIZE_LIMIT", PRESENT),
     ],
     "retention checked without recomputing attributes": [
         _t(
@@ -243,9 +245,10 @@ def apply() -> None:
             f"{found[0]} (installed {installed_versions()}, tested {TESTED}); "
             "update the patch or pin the tested versions"
         )
-    from semichat.emulator.patches import atomic, core, overheads
+    from semichat.emulator.patches import atomic, core, overheads, pages
 
     core.apply()
+    pages.apply()
     overheads.apply()
     # After the others, so that the lock covers a patched transaction's snapshot and restore.
     atomic.make_conditional_writes_atomic()

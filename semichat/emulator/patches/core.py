@@ -50,7 +50,6 @@ from __future__ import annotations
 import copy
 import functools
 import json
-import threading
 import time
 import types
 from typing import Any
@@ -110,41 +109,6 @@ def _restore(backend: Any, saved: list[tuple[str, Any, Any]]) -> None:
             backend.delete_item(table_name, key)
         else:
             backend.put_item(table_name, before.to_json()["Attributes"])
-
-
-# The partition the query running in this thread asks for (moto serves each request on a
-# thread of its own): `all_items` lists only that partition while it is set.
-_partition = threading.local()
-
-
-def _patch_query() -> None:
-    query, all_items = Table.query, Table.all_items
-
-    @functools.wraps(query)
-    def partition_query(self: Table, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        if index_name is not None or hash_key is None:
-            return query(self, hash_key, *args, **kwargs)
-        _partition.scope = (self, hash_key)
-        try:
-            return query(self, hash_key, *args, **kwargs)
-        finally:
-            _partition.scope = None
-
-    @functools.wraps(all_items)
-    def partition_items(self: Table) -> list[Any]:
-        scope = getattr(_partition, "scope", None)
-        if scope is None or scope[0] is not self:
-            return all_items(self)
-        bucket = self.items.get(scope[1])  # .get: items is a defaultdict
-        if bucket is None:
-            return []
-        if not self.range_key_attr:
-            return [bucket]
-        return sorted(bucket.values(), key=lambda item: item.range_key)
-
-    Table.query = partition_query  # type: ignore[method-assign]
-    Table.all_items = partition_items  # type: ignore[method-assign]
 
 
 def _patch_retention_check() -> None:
@@ -227,7 +191,6 @@ def apply() -> None:
 
     transact_write_items._semichat_patched = True  # type: ignore[attr-defined]
     backend_class.transact_write_items = transact_write_items  # type: ignore[method-assign]
-    _patch_query()
     _patch_retention_check()
     _patch_attribute_picker()
     _patch_host_lookup()
