@@ -77,3 +77,39 @@ def release_free_memory_in_thread(
     """The same for a process without an event loop, until `stop` is set."""
     while not stop.wait(interval_s):
         release_free_memory()
+
+
+# A diagnostic, off unless asked: where a long run's heap grows. `semichat serve` and `semichat
+# backend` read it from the environment, so a benchmark sets it for the processes it starts.
+SNAPSHOTS_ENV = "SEMICHAT_HEAP_SNAPSHOTS"
+SNAPSHOT_INTERVAL_S = 60.0
+SNAPSHOT_FRAMES = 12
+
+
+def snapshot_heap_in_thread(stop: threading.Event, interval_s: float = SNAPSHOT_INTERVAL_S) -> bool:
+    """When `SEMICHAT_HEAP_SNAPSHOTS` names a directory: trace allocations from now on and,
+    every `interval_s` until `stop` is set, collect garbage and dump a tracemalloc snapshot to
+    `<dir>/<pid>/<n>.snap`, from a daemon thread. Compare two with
+    `Snapshot.load(b).compare_to(Snapshot.load(a), "traceback")`: what grew, by where it was
+    allocated (how moto's instance lists were found). Tracing slows the process by about a
+    third, so its latencies are not the run's. Returns whether it started."""
+    import os
+    import tracemalloc
+    from pathlib import Path
+
+    directory = os.environ.get(SNAPSHOTS_ENV)
+    if not directory:
+        return False
+    out = Path(directory) / str(os.getpid())
+    out.mkdir(parents=True, exist_ok=True)
+    tracemalloc.start(SNAPSHOT_FRAMES)
+
+    def dump() -> None:
+        n = 0
+        while not stop.wait(interval_s):
+            gc.collect()
+            tracemalloc.take_snapshot().dump(str(out / f"{n:03d}.snap"))
+            n += 1
+
+    threading.Thread(target=dump, name="heap-snapshots", daemon=True).start()
+    return True

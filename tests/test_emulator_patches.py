@@ -50,3 +50,22 @@ def test_apply_refuses_a_library_whose_shape_changed(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(patches, "PATCHES", {"recently deleted handles only": [wrong]})
     with pytest.raises(PatchMismatch, match="recently deleted handles only"):
         patches.apply()
+
+
+def test_what_moto_answered_with_is_freed_once_nothing_holds_it() -> None:
+    # moto lists every model instance it creates for its dashboard; patched, an item copied into
+    # a query's answer or a message copied into a receive's is garbage once answered.
+    import copy
+    import gc
+    import weakref
+
+    from moto.dynamodb.models.dynamo_type import Item
+    from moto.sqs.models import Message
+
+    patches.apply()
+    item = Item(None, None, {"k": {"S": "v"}})
+    held = Item.instances_tracked[:]  # type: ignore[attr-defined]
+    refs = [weakref.ref(copy.deepcopy(item)), weakref.ref(Message("m", "body"))]
+    gc.collect()
+    assert [r() for r in refs] == [None, None]
+    assert Item.instances_tracked == held  # type: ignore[attr-defined]

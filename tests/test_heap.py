@@ -3,11 +3,18 @@ that this one's collector is left as it was)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
+import threading
+from pathlib import Path
 
 import pytest
+
+from semichat import heap
+
+from .waiting import wait_for
 
 _FREEZE = """
 import gc, json
@@ -62,3 +69,22 @@ async def test_the_server_releases_free_memory_on_its_interval(
     task = asyncio.create_task(heap.release_free_memory_periodically(interval_s=0.01))
     await asyncio.wait_for(three.wait(), 10)
     task.cancel()
+
+
+def test_heap_snapshots_are_dumped_only_when_asked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tracemalloc
+
+    stop = threading.Event()
+    monkeypatch.delenv(heap.SNAPSHOTS_ENV, raising=False)
+    assert not heap.snapshot_heap_in_thread(stop, interval_s=0.01)
+    monkeypatch.setenv(heap.SNAPSHOTS_ENV, str(tmp_path))
+    try:
+        assert heap.snapshot_heap_in_thread(stop, interval_s=0.01)
+        asyncio.run(wait_for(lambda: list(tmp_path.glob("*/001.snap")), 60, "second snapshot"))
+    finally:
+        stop.set()
+        tracemalloc.stop()
+    [first] = tmp_path.glob("*/000.snap")
+    assert tracemalloc.Snapshot.load(str(first)).traces

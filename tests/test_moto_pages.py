@@ -8,6 +8,7 @@ from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from moto.dynamodb.comparisons import get_filter_expression
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
 
@@ -80,3 +81,35 @@ def test_a_filtered_or_indexed_query_keeps_motos_path() -> None:
     assert not pages._is_plain_page(table, hash_key, {"filter_expression": object()})
     assert not pages._is_plain_page(table, hash_key, {"filter_kwargs": {"x": {}}})
     assert not pages._is_plain_page(table, None, {})
+
+
+def test_a_history_read_as_moto_passes_it_takes_the_page_by_key(monkeypatch: Any) -> None:
+    # What `DynamoDBBackend.query` hands the table for `store.history`'s request: no filter
+    # becomes moto's `OpDefault`, no sort-key condition an empty list.
+    table = _table("S", [("a", "1"), ("a", "2"), ("a", "3")])
+    read: list[int | None] = []
+    original = pages.page
+
+    def spy(table: Table, hash_key: Any, limit: int | None, *rest: Any) -> Any:
+        read.append(limit)
+        return original(table, hash_key, limit, *rest)
+
+    monkeypatch.setattr(pages, "page", spy)
+    items, _, last = Table.query(
+        table,
+        DynamoType({"S": "a"}),
+        None,
+        [],
+        2,
+        None,
+        False,
+        None,
+        None,
+        True,
+        get_filter_expression(None, {}, {}),
+        hash_key_conditions=[("p", DynamoType({"S": "a"}))],
+        range_key_conditions=[],
+    )
+    assert read == [2]
+    assert [i.attrs["r"].value for i in items] == ["3", "2"]
+    assert last is not None and last["r"].value == "2"

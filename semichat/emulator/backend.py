@@ -50,6 +50,7 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     threading.Thread(target=heap.release_free_memory_in_thread, args=(stop,), daemon=True).start()
+    heap.snapshot_heap_in_thread(stop)
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.

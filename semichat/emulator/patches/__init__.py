@@ -131,6 +131,8 @@ PATCHES: dict[str, list[Target]] = {
         _t(TABLE, "Table", "all_items", ("self",)),
         _t(TABLE, "Table", "_get_last_evaluated_key", ("self", "last_result", "index_name")),
         _t(TABLE, None, "RESULT_SIZE_LIMIT", PRESENT),
+        _t("moto.dynamodb.comparisons", "OpDefault", "expr", ("self", "item")),
+        _t("moto.dynamodb.comparisons", None, "get_filter_expression", ("expr", "names", "values")),
     ],
     "retention checked without recomputing attributes": [
         _t(
@@ -159,6 +161,36 @@ PATCHES: dict[str, list[Target]] = {
     "recently deleted handles only": [
         _t(SQS, "Queue", "__init__", ("self", "name", "region", "account_id", "kwargs")),
         _t(SQS, "Queue", "delete_message", ("self", "receipt_handle")),
+    ],
+    "receives and deletes atomic per queue": [
+        _t(SQS, "Queue", "wait_for_messages", ("self", "timeout")),
+        _t(SQS, "SQSBackend", "get_queue", ("self", "queue_name")),
+        _t(
+            SQS,
+            "SQSBackend",
+            "receive_message",
+            (
+                "self",
+                "queue_name",
+                "count",
+                "wait_seconds_timeout",
+                "visibility_timeout",
+                "message_attribute_names",
+            ),
+        ),
+        _t(SQS, "SQSBackend", "delete_message", ("self", "queue_name", "receipt_handle")),
+        _t(
+            SQS,
+            "SQSBackend",
+            "change_message_visibility",
+            ("self", "queue_name", "receipt_handle", "visibility_timeout"),
+        ),
+        _t(SQS, "SQSBackend", "delete_message_batch", ("self", "queue_name", "receipts")),
+        _t(SQS, "SQSBackend", "change_message_visibility_batch", ("self", "queue_name", "entries")),
+    ],
+    "model instances not listed": [
+        _t("moto.core.common_models", "BaseModel", "__new__", ("cls", "args", "kwargs")),
+        _t("moto.core.model_instances", None, "reset_model_data", ()),
     ],
     "method names kept per class": [
         _t("moto.core.responses", None, "method_names_from_class", ("clazz",)),
@@ -245,10 +277,11 @@ def apply() -> None:
             f"{found[0]} (installed {installed_versions()}, tested {TESTED}); "
             "update the patch or pin the tested versions"
         )
-    from semichat.emulator.patches import atomic, core, overheads, pages
+    from semichat.emulator.patches import atomic, core, overheads, pages, queue_locks
 
     core.apply()
     pages.apply()
+    queue_locks.lock_queue_state()
     overheads.apply()
     # After the others, so that the lock covers a patched transaction's snapshot and restore.
     atomic.make_conditional_writes_atomic()

@@ -18,6 +18,14 @@
   queue, that was 23 % of the backend's time (py-spy, `semichat simulate --scenario chat
   --users 100 --routing instance`), and the backlog grew until notifications were lost. Here
   the check reads the retention period alone.
+- Model instances: moto appends every object of a model class it ever creates (each stored
+  item, each copy of one in a query's answer, each SQS message and each copy of it a receive
+  returns) to a class-level list, for its server's dashboard (`/moto-api/data.json`) alone. So
+  nothing moto answers with is ever freed: a 9-minute soak (`benchmarks/soak.py`) grew the SQS
+  backend's traced heap by a message and a copy per notification, and the DynamoDB backend's
+  by 51 copied items per history read (`Item.instances_tracked`, found by tracemalloc
+  snapshots a minute apart). Here new instances are not listed; the dashboard, which nothing
+  here reads, shows none.
 - Response serialisation: for every value of every item, moto's `AttributePicker` builds six
   alias providers and tries each alias in turn before the key itself. A history read (21
   items) cost 34 ms of the backend's CPU, 26 % of it picking attributes (py-spy of `semichat
@@ -197,6 +205,7 @@ def apply() -> None:
     _patch_dynamodb_answers()
     _patch_queue_counts()
     _patch_deleted_handles()
+    _patch_instance_tracking()
 
 
 def _without_nones(value: Any) -> Any:
@@ -292,6 +301,15 @@ class RecentHandles:
 
     def discard(self, handle: str) -> None:
         self._handles.pop(handle, None)
+
+
+def _patch_instance_tracking() -> None:
+    from moto.core.common_models import BaseModel
+
+    def untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)  # type: ignore[misc]
+
+    BaseModel.__new__ = untracked_new  # type: ignore[assignment,method-assign]
 
 
 def _patch_deleted_handles() -> None:

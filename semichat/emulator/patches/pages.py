@@ -25,6 +25,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from moto.dynamodb.comparisons import OpDefault
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
 
@@ -45,7 +46,8 @@ def _is_plain_page(table: Table, hash_key: Any, args: dict[str, Any]) -> bool:
         and not args.get("range_comparison")
         and not args.get("range_key_conditions")
         and not args.get("filter_kwargs")
-        and args.get("filter_expression") is None
+        # moto turns an absent FilterExpression into an `OpDefault`, which keeps every item.
+        and type(args.get("filter_expression")) in (type(None), OpDefault)
         and not args.get("projection_expressions")
     )
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 from collections.abc import Callable
 
 from aiohttp import web
@@ -48,6 +49,7 @@ async def serve(
     spreads connections among them)."""
     heap.limit_malloc_arenas()
     trimming: asyncio.Task[None] | None = None
+    snapshots_done = threading.Event()
     async with with_backend(settings) as resolved:
         app = create_app(resolved)
         # handler_cancellation: a client that disconnects cancels its stream's long poll at once.
@@ -84,10 +86,12 @@ async def serve(
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)
             trimming = asyncio.create_task(heap.release_free_memory_periodically())
+            heap.snapshot_heap_in_thread(snapshots_done)
             if on_ready is not None:
                 on_ready()
             await until_terminated(supervisor_pid)
         finally:
+            snapshots_done.set()
             if trimming is not None:
                 trimming.cancel()
             await runner.cleanup()
