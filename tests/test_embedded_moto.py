@@ -326,7 +326,8 @@ def test_a_deleted_handle_deletes_again(sqs: Any) -> None:
 
 def test_a_queue_keeps_only_its_most_recently_deleted_handles() -> None:
     """moto kept every handle a queue ever deleted (a backend that grew without end); the
-    patched queue keeps the latest `DELETED_HANDLES_KEPT`."""
+    patched queue keeps those deleted within `DELETED_HANDLES_KEPT_S`, at most
+    `DELETED_HANDLES_KEPT`."""
     from moto.sqs.models import Queue
 
     from semichat.emulator.patches import core as moto_patches
@@ -334,8 +335,15 @@ def test_a_queue_keeps_only_its_most_recently_deleted_handles() -> None:
     moto_patches.apply()
     queue = Queue("recent", "us-east-1", "123456789012")
     assert isinstance(queue.deleted_messages, moto_patches.RecentHandles)
-    kept = moto_patches.RecentHandles(limit=3)
+    now = [0.0]
+    kept = moto_patches.RecentHandles(keep_s=60, limit=3, clock=lambda: now[0])
     kept.update(["a", "b", "c", "d"])
     assert "a" not in kept and all(h in kept for h in "bcd") and len(kept) == 3
     kept.discard("b")
     assert "b" not in kept and len(kept) == 2
+    now[0] = 30.0
+    kept.add("e")
+    assert all(h in kept for h in "cde")
+    now[0] = 61.0  # c and d were deleted 61 s ago, e 31 s ago
+    kept.add("f")
+    assert "c" not in kept and "d" not in kept and all(h in kept for h in "ef")

@@ -271,18 +271,27 @@ def _patch_queue_counts() -> None:
 
 
 # A delete of a handle deleted this recently still succeeds, as on SQS, where a handle stays
-# valid until its visibility timeout ends; far more deletes than one queue sees in that time.
-DELETED_HANDLES_KEPT = 1_000
+# valid until its visibility timeout ends (30 s by default; a repeated delete comes within
+# seconds). Kept by age, so a queue's record stops growing once its first minutes have passed;
+# the count is a backstop for a burst.
+DELETED_HANDLES_KEPT_S = 300.0
+DELETED_HANDLES_KEPT = 10_000
 
 
 class RecentHandles:
-    """The receipt handles a queue deleted most recently, at most `limit` of them: moto keeps
-    every handle it ever deleted in a set (`Queue.deleted_messages`), so a long-running backend
-    grew by about 3 MB a minute under a 20-user soak (`benchmarks/soak.py`)."""
+    """The receipt handles a queue deleted in the last `keep_s` seconds, at most `limit` of
+    them: moto keeps every handle it ever deleted in a set (`Queue.deleted_messages`), so a
+    long-running backend grew by about 3 MB a minute under a 20-user soak (`benchmarks/soak.py`);
+    the latest 1,000 per queue still grew for the soak's first 20 minutes."""
 
-    def __init__(self, limit: int = DELETED_HANDLES_KEPT) -> None:
-        self.limit = limit
-        self._handles: dict[str, None] = {}
+    def __init__(
+        self,
+        keep_s: float = DELETED_HANDLES_KEPT_S,
+        limit: int = DELETED_HANDLES_KEPT,
+        clock: Any = time.monotonic,
+    ) -> None:
+        self.keep_s, self.limit, self._clock = keep_s, limit, clock
+        self._handles: dict[str, float] = {}  # in the order deleted
 
     def __contains__(self, handle: object) -> bool:
         return handle in self._handles
@@ -291,9 +300,14 @@ class RecentHandles:
         return len(self._handles)
 
     def add(self, handle: str) -> None:
-        self._handles[handle] = None
-        while len(self._handles) > self.limit:
-            del self._handles[next(iter(self._handles))]
+        now = self._clock()
+        self._handles.pop(handle, None)
+        self._handles[handle] = now
+        while True:
+            oldest = next(iter(self._handles))
+            if len(self._handles) <= self.limit and now - self._handles[oldest] <= self.keep_s:
+                break
+            del self._handles[oldest]
 
     def update(self, handles: Any) -> None:
         for handle in handles:
