@@ -33,8 +33,12 @@ def freeze_startup_objects(gen0_threshold: int | None = None) -> int:
 
 
 # glibc's malloc, below Python's own allocator: what it keeps after Python frees.
-M_ARENA_MAX = -8  # mallopt's parameter number, from glibc's malloc.h
+M_ARENA_MAX = -8  # mallopt's parameter numbers, from glibc's malloc.h
+M_MMAP_THRESHOLD = -3
 MALLOC_ARENAS = 2
+# glibc's default (128 KiB), held fixed: by default each freed mmapped block raises the threshold
+# to its size (up to 32 MiB), so that later blocks of that size come from the heap and stay there.
+MMAP_THRESHOLD = 128 * 1024
 TRIM_INTERVAL_S = 60.0
 
 
@@ -51,7 +55,9 @@ def limit_malloc_arenas(arenas: int = MALLOC_ARENAS) -> bool:
     to 8 per core), and freed memory stays in the arena it came from. Call before threads start
     (moto serves each connection on a thread)."""
     libc = _libc()
-    return bool(libc is not None and libc.mallopt(M_ARENA_MAX, arenas))
+    if libc is None or not libc.mallopt(M_ARENA_MAX, arenas):
+        return False
+    return bool(libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 def release_free_memory() -> bool:
