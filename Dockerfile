@@ -8,8 +8,9 @@ FROM python:3.11-slim
 COPY --from=public.ecr.aws/awsguru/aws-lambda-adapter:0.9.1 /lambda-adapter /opt/extensions/lambda-adapter
 
 WORKDIR /app
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY semichat ./semichat
+COPY loadtests ./loadtests
 RUN pip install --no-cache-dir . && useradd --system --no-create-home semichat
 
 # What the deployments do not set themselves: the AWS backend (tables provisioned by the

@@ -18,7 +18,7 @@ TEST_WORKERS ?= 3
 .PHONY: install install-infra serve simulate test test-unit mutate lint format clean localstack \
 	localstack-stop localstack-status generated synth sweep lab
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"

@@ -65,6 +65,7 @@ BACKEND_FIXTURES = frozenset(
         "faulty_run",
         "fault_run",
         "moto_sqs",
+        "locust_target",
     }
 )
 # Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
@@ -80,6 +81,7 @@ SLOW_FIXTURES = frozenset(
         "faulty_run",
         "chat_run",
         "distributed_run",
+        "locust_target",
     }
 )
 BROWSER_FIXTURES = frozenset({"browser"})

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -114,10 +115,21 @@ def test_the_wheel_carries_the_scenarios_and_the_widget(tmp_path: Path) -> None:
     )  # fmt: skip
     (wheel,) = tmp_path.glob("semichat-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    # One copy: the checkout's loadtests/, installed as the subpackage semichat.loadtests.
     for scenario in scenario_names():
-        assert f"semichat/harness/scenarios/{scenario}.py" in names
+        assert f"semichat/loadtests/{scenario}.py" in names
     assert "semichat/static/widget.js" in names
     assert not any(n.startswith("loadtests/") for n in names)
+    # Installed (no checkout beside it), the package finds its scenarios in that copy.
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    code = "from semichat.harness.scenarios import scenario_file; print(scenario_file('chat'))"
+    found = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(site)},
+        capture_output=True, text=True, check=True, timeout=120,
+    ).stdout.strip()  # fmt: skip
+    assert found == str(site / "semichat" / "loadtests" / "chat.py")
 
 
 @pytest.mark.slow

@@ -236,7 +236,12 @@ _FIRST_SENDS = """
 import json
 from semichat.harness.loadgen import user as user_module
 from semichat.harness.loadgen.config import LoadConfig
-from semichat.harness.scenarios.chat import ChatParticipant
+from semichat.harness.scenarios import scenario_file
+import importlib.util
+spec = importlib.util.spec_from_file_location("chat", scenario_file("chat"))
+chat = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(chat)
+ChatParticipant = chat.ChatParticipant
 
 steps = []
 user_module.ChatUser.on_start = lambda self: steps.append(["start", 0])

@@ -45,6 +45,21 @@ def test_simulate_writes_a_complete_run_directory(chat_run: tuple) -> None:
     assert "user view" in proc.stdout and "lost" in proc.stdout
 
 
+def test_check_on_the_run_directory_prints_what_simulate_printed(chat_run: tuple) -> None:
+    """`semichat check` is simulate's verdict: the same table, from the same record."""
+    proc, run, _ = chat_run
+    checked = subprocess.run(
+        [sys.executable, "-m", "semichat", "check", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert checked.returncode == proc.returncode == 0, checked.stdout + checked.stderr
+    table = checked.stdout.rstrip()
+    assert table.startswith(" " * 22 + "wire   user view")
+    assert proc.stdout.rstrip().endswith(table)
+
+
 def test_the_embedded_backend_runs_dynamodb_and_sqs_in_a_process_each(chat_run: tuple) -> None:
     _, run, _ = chat_run
     params = json.loads((run / "params.json").read_text())

@@ -1,7 +1,7 @@
-"""The `semichat` command line: serve the chat, run its backend, provision, simulate users.
+"""The `semichat` command line.
 
-`semichat COMMAND --help` describes each command; the shared flags are in `flags.py`, the
-server's commands in `server.py`, the harness's (simulate, sweep, worker) in `harness.py`.
+What `--help` says is in `help.py`; the shared flags are in `flags.py`, the server's commands in
+`server.py`, the harness's (simulate, check, sweep, worker) in `harness.py`.
 """
 
 from __future__ import annotations
@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+import textwrap
 from collections.abc import Sequence
 
 from semichat.cli import harness, server
 from semichat.cli.flags import UserError, settings_from_args
+from semichat.cli.help import EXAMPLES, SUMMARY, WIDTH
 from semichat.cli.server import check_demo_auth_address, dump_json, printable
 
 __all__ = [
@@ -27,7 +29,12 @@ __all__ = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="semichat", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="semichat",
+        description=textwrap.fill(SUMMARY, WIDTH),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     server.add_parsers(sub)
     harness.add_parsers(sub)

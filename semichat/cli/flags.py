@@ -17,7 +17,8 @@ def add_backend_flags(p: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default=None,
-        help="where DynamoDB and SQS come from (default: embedded, a moto server started here)",
+        help="where DynamoDB and SQS come from (default: embedded, both emulated on this "
+        "machine, nothing to install)",
     )
     p.add_argument("--endpoint-url", help="one endpoint URL for both DynamoDB and SQS")
     p.add_argument("--dynamodb-endpoint", help="DynamoDB endpoint URL (overrides --endpoint-url)")

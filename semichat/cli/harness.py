@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from semichat.cli.flags import UserError, add_faults_flag, add_routing_flags
+from semichat.cli.help import add_command
 from semichat.settings import BACKENDS, Settings
 
 # Knobs of `LoadConfig` that `simulate` passes to the scenario only when given on the command line.
@@ -14,16 +15,36 @@ SIMULATE_KNOBS = ("conversation_size", "send_interval", "tabs", "cut_min", "cut_
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    for add in (add_simulate, add_sweep, add_worker):
+    for add in (add_simulate, add_check, add_sweep, add_worker):
         add(sub)
+
+
+def add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "check")
+    p.add_argument(
+        "run_dir",
+        metavar="RUN_DIR",
+        help="a run directory, or a folder whose `latest` is one (runs/adhoc)",
+    )
+    p.add_argument(
+        "--drop-truncated",
+        action="store_true",
+        help="judge the run without a truncated last line (what a writer killed mid-line "
+        "leaves), instead of refusing it",
+    )
+    p.set_defaults(func=check_command)
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from semichat.harness.verdict import check_run
+
+    return check_run(args.run_dir, args.drop_truncated)
 
 
 def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from semichat.harness.scenarios import scenario_names
 
-    p = sub.add_parser(
-        "simulate", help="run a Locust scenario, check deliveries, write a run directory"
-    )
+    p = add_command(sub, "simulate")
     p.add_argument("--scenario", choices=scenario_names(), default="chat", help="what the users do")
     p.add_argument("--users", type=int, default=10, help="simulated users (default 10)")
     p.add_argument("--duration", type=float, default=30.0, help="seconds of sending (default 30)")
@@ -50,8 +71,8 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--split-backend",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="embedded backend: DynamoDB and SQS in a moto process each (default), or one "
-        "process for both (--no-split-backend)",
+        help="embedded backend: DynamoDB and SQS in a process each (default: it keeps up "
+        "with more users), or both in one (--no-split-backend)",
     )
     p.add_argument(
         "--drain",
@@ -81,6 +102,21 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         help="be a Locust master: wait for this many `semichat worker`s, which ship their "
         "events here (default 0: run Locust here)",
     )
+    p.add_argument(
+        "--web",
+        action="store_true",
+        help="open Locust's web UI (http://127.0.0.1:8089 by default) instead of a headless "
+        "run: start and stop the test there, watch its Delivery tab, then press Ctrl-C here "
+        "to judge the run",
+    )
+    p.add_argument("--web-port", type=int, default=8089, help="the web UI's port (default 8089)")
+    p.add_argument(
+        "--live-delivery",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="delivery figures in Locust's own statistics while the run goes on (default); "
+        "--no-live-delivery spares the CPU they take",
+    )
     p.add_argument("--master-bind-host", default="127.0.0.1", help="the master's address")
     p.add_argument("--master-bind-port", type=int, default=5557, help="the master's port (5557)")
     p.set_defaults(func=simulate_command)
@@ -89,7 +125,7 @@ def add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
 def add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from semichat.harness.scenarios import scenario_names
 
-    p = sub.add_parser("worker", help="a Locust worker for `simulate --expect-workers N`")
+    p = add_command(sub, "worker")
     p.add_argument("--master-host", required=True, help="address of the simulate master")
     p.add_argument("--master-port", type=int, default=5557, help="its port (default 5557)")
     p.add_argument(
@@ -103,10 +139,7 @@ def add_worker(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 def add_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from semichat.harness.scenarios import scenario_names
 
-    p = sub.add_parser(
-        "sweep",
-        help="run simulate over strategies x fault presets x user counts, repeated; summarise",
-    )
+    p = add_command(sub, "sweep")
     p.add_argument("--scenario", choices=scenario_names(), default="chat", help="what users do")
     p.add_argument("--routing", default="per_user_queue", help="comma-separated routing strategies")
     p.add_argument(
@@ -169,6 +202,8 @@ def simulate_command(args: argparse.Namespace) -> int:
         expect_workers=args.expect_workers,
         master_bind_host=args.master_bind_host,
         master_bind_port=args.master_bind_port,
+        web_port=args.web_port if args.web else None,
+        live_delivery=args.live_delivery,
     )
     return run_simulation(params, Path(args.out))
 

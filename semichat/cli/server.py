@@ -23,6 +23,7 @@ from semichat.cli.flags import (
     backend_settings,
     settings_from_args,
 )
+from semichat.cli.help import add_command
 from semichat.settings import Settings
 
 log = logging.getLogger("semichat.cli")
@@ -36,7 +37,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("serve", help="serve the chat API, the stream and the widget")
+    p = add_command(sub, "serve")
     p.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     p.add_argument(
         "--port",
@@ -47,8 +48,8 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.add_argument(
         "--reuse-port",
         action="store_true",
-        help="bind with SO_REUSEPORT, beside a socket that holds the port for this server "
-        "(a test harness's reservation: the port cannot be taken between choice and bind)",
+        help="share the port with a process that already holds it the same way (a test "
+        "harness that reserves the port before the server binds)",
     )
     add_backend_flags(p)
     add_auth_flags(p)
@@ -57,7 +58,7 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         "--processes",
         type=int,
         default=None,
-        help="server processes sharing the port with SO_REUSEPORT, over one backend (default 1)",
+        help="server processes sharing one port, over one backend (default 1)",
     )
     # Set by `serve --processes N` on its children: bind with SO_REUSEPORT, print when serving,
     # stop when that process is gone.
@@ -67,19 +68,14 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 
 def _add_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "backend", help="run the embedded backend (moto server) alone and print its endpoint"
-    )
+    p = add_command(sub, "backend")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
     p.set_defaults(func=backend_command)
 
 
 def _add_provision(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "provision",
-        help="create the tables (and users' queues), or print tables, IAM policy, CloudFormation",
-    )
+    p = add_command(sub, "provision")
     add_backend_flags(p)
     p.add_argument("--users", help="comma-separated user ids whose queues to create")
     p.add_argument("--users-file", type=Path, help="a file of user ids, one a line")
@@ -100,7 +96,7 @@ def _add_provision(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _add_token(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser("token", help="print a signed token for USER (for `serve --auth token`)")
+    p = add_command(sub, "token")
     p.add_argument("user", help="the user id the token carries")
     p.add_argument(
         "--ttl",

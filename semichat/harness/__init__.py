@@ -1,2 +1,2 @@
-"""The instrument: `semichat simulate`, load generation, scenarios, recorded events, the checker,
-reports and plots."""
+"""The instrument: `semichat simulate` and `semichat check`, load generation, the scenarios'
+lookup (`loadtests/`), recorded events, the checker (after the run and live), reports and plots."""

@@ -11,7 +11,7 @@ import pandas as pd
 
 from semichat.harness.checker import check, per_message_table
 from semichat.harness.checker.log import Level
-from semichat.harness.events import read_events
+from semichat.harness.run_record import read_run, resolve_run_dir
 
 LEVELS: tuple[Level, ...] = ("wire", "user_view")
 
@@ -110,9 +110,11 @@ def locust_summary(run_dir: Path) -> dict[str, Any]:
     return {name: {k: row.get(k) for k in keep} for name, row in rows.items()}
 
 
-def write_report(run_dir: Path) -> dict[str, Any]:
-    """Judge a finished run directory; write `results.json` and the plots."""
-    events, results = load_run(run_dir)
+def write_report(run_dir: Path, drop_truncated: bool = False) -> dict[str, Any]:
+    """Judge a finished run directory (or its parent's `latest`); write `results.json` and the
+    plots into it."""
+    run_dir = resolve_run_dir(run_dir)
+    events, results = load_run(run_dir, drop_truncated)
     results["locust"] = locust_summary(run_dir)
     (run_dir / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     write_plots(run_dir, events, results["run"]["grace_s"])
@@ -187,15 +189,19 @@ def summary_table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def load_run(run_dir: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """A run's raw events, and its results judged from them (by `simulate`, and by notebooks,
-    which judge afresh rather than trust `results.json`: they show what the current checker
-    says of the recorded history)."""
-    path = Path(run_dir)
-    params = json.loads((path / "params.json").read_text())
-    events = read_events(path / "events")
-    results = check(events, grace_s=float(params.get("grace", 5.0)))
-    results["params"] = params
+def load_run(
+    run_dir: str | Path, drop_truncated: bool = False
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """A run's raw events, and its results judged from them (by `semichat check` and
+    `simulate`, and by notebooks, which judge afresh rather than trust `results.json`: they
+    show what the current checker says of the recorded history). Raises RunRecordError on a
+    record that cannot be judged (`run_record.py`)."""
+    record = read_run(run_dir, drop_truncated)
+    path, events = record.run_dir, record.events
+    results = check(events, grace_s=record.grace_s)
+    results["params"] = record.params
+    if record.dropped_truncated:
+        results["dropped_truncated_lines"] = record.dropped_truncated
     metrics_path = path / "server_metrics.json"
     if metrics_path.exists():
         metrics = json.loads(metrics_path.read_text())

@@ -81,8 +81,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from semichat.harness.checker.anomalies import LATE_MS, judge
-from semichat.harness.checker.history import history
+from semichat.harness.checker.anomalies import LATE_MS, Judgement, judge
+from semichat.harness.checker.history import History, history
 from semichat.harness.checker.log import LEVEL_EVENT, LEVELS, Level
 from semichat.harness.checker.summary import (
     LATENCY_QUANTILES,
@@ -99,6 +99,7 @@ __all__ = [
     "LOST_EXAMPLES",
     "Level",
     "check",
+    "check_with_pairs",
     "per_message_table",
 ]
 
@@ -117,6 +118,12 @@ def check(
     counted as ``late``. See the package docstring for every count's definition.
     """
     h = history(events, grace_s)
+    return _results(h, grace_s, late_ms, {level: judge(h, level, late_ms) for level in LEVELS})
+
+
+def _results(
+    h: History, grace_s: float, late_ms: float, judged: dict[Level, Judgement]
+) -> dict[str, Any]:
     return {
         "run": {
             "start": _float_or_none(h.run_start),
@@ -126,8 +133,19 @@ def check(
         },
         "sends": h.sends,
         "streams": h.streams,
-        **{level: summarise(h, level, judge(h, level, late_ms)) for level in LEVELS},
+        **{level: summarise(h, level, judged[level]) for level in LEVELS},
     }
+
+
+def check_with_pairs(
+    events: pd.DataFrame, *, grace_s: float = 5.0, late_ms: float = LATE_MS
+) -> tuple[dict[str, Any], dict[Level, pd.DataFrame]]:
+    """`check`'s results and `per_message_table`'s table of each level, judged once (the live
+    statistics of a running Locust need both every few seconds)."""
+    h = history(events, grace_s)
+    judged = {level: judge(h, level, late_ms) for level in LEVELS}
+    results = _results(h, grace_s, late_ms, judged)
+    return results, {level: pair_table(h, level, judged[level]) for level in LEVELS}
 
 
 def per_message_table(

@@ -43,13 +43,21 @@ class LoadConfig:
         return cls(**env_values(cls, ENV_PREFIX, environ))
 
 
-def load_option(config: LoadConfig, send_seconds: float) -> str:
+def load_option(config: LoadConfig, send_seconds: float | None) -> str:
     """`--semichat-load` of a Locust master, which Locust passes on to its workers: the config,
-    with the sending window relative (`send_seconds`) as a worker's clock may differ."""
+    with the sending window relative (`send_seconds`; None: no end) as a worker's clock may
+    differ."""
     return json.dumps({"load": asdict(config), "send_seconds": send_seconds})
 
 
 def config_from_option(value: str, now: float) -> LoadConfig:
     """A worker's config from `--semichat-load`, sending until `send_seconds` after `now`."""
     data = json.loads(value)
-    return replace(LoadConfig(**data["load"]), send_until=now + float(data["send_seconds"]))
+    seconds = data["send_seconds"]
+    send_until = 0.0 if seconds is None else now + float(seconds)
+    return replace(LoadConfig(**data["load"]), send_until=send_until)
+
+
+def knob_flag(knob: str) -> str:
+    """The Locust argument of a `LoadConfig` field a scenario sets: `tabs` -> `--tabs`."""
+    return "--" + knob.replace("_", "-")

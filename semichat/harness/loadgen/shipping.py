@@ -4,9 +4,10 @@ A master (`semichat simulate --expect-workers N`) and workers (`semichat worker`
 filesystem, only Locust's own ZeroMQ channel. Over it:
 
 - the run's `LoadConfig` travels from master to workers as the custom Locust option
-  `--semichat-load` (Locust copies custom options into every spawn message). `send_until` is
-  made relative (`send_seconds`) and turned absolute by each worker when its test starts, so
-  that neither the wait for workers nor a skewed clock shortens the sending;
+  `--semichat-load` (Locust copies custom options into every spawn message; `plugin.py` sets
+  and reads it). `send_until` is made relative (`send_seconds`) and turned absolute by each
+  worker when its test starts, so that neither the wait for workers nor a skewed clock
+  shortens the sending;
 - each worker keeps its event lines in memory and sends them in batches (`semichat_events`:
   a size or a second, whichever comes first);
 - the master writes each worker's lines to `events/worker<index>-<node>.jsonl` of the run
@@ -33,7 +34,6 @@ import gevent
 from locust.env import Environment
 from locust.runners import MasterRunner, WorkerRunner
 
-from semichat.harness.loadgen.config import LoadConfig, config_from_option
 from semichat.harness.loadgen.recorder import Recorder
 
 log = logging.getLogger("semichat.shipping")
@@ -72,7 +72,8 @@ class ShippingRecorder(Recorder):
 class EventsCollector:
     """The master's side: one file per worker under `events/`, and who has flushed."""
 
-    def __init__(self, events_dir: Path, runner: MasterRunner) -> None:
+    def __init__(self, events_dir: Callable[[], Path], runner: MasterRunner) -> None:
+        # The current run's `events/`: plain Locust starts a new run directory per test.
         self.events_dir = events_dir
         self.runner = runner
         self.files: dict[str, TextIO] = {}
@@ -84,7 +85,7 @@ class EventsCollector:
         f = self.files.get(node)
         if f is None:
             index = self.runner.get_worker_index(node)
-            path = self.events_dir / f"worker{index}-{node}.jsonl"
+            path = self.events_dir() / f"worker{index}-{node}.jsonl"
             f = self.files[node] = path.open("a", encoding="utf-8")
         f.write("".join(line + "\n" for line in msg.data["lines"]))
         f.flush()
@@ -115,19 +116,21 @@ class EventsCollector:
     def close(self, **_: Any) -> None:
         for f in self.files.values():
             f.close()
+        self.files, self.received, self.done = {}, {}, {}
 
 
-def install(
-    environment: Environment, config: LoadConfig, apply: Callable[[LoadConfig], None]
-) -> Recorder | None:
+def install(environment: Environment, events_dir: Callable[[], Path]) -> Recorder | None:
     """Set up shipping for this Locust process: on a worker, return its ShippingRecorder; on a
-    master, collect into `config.run_dir`; alone, do nothing (None: the file recorder)."""
+    master, collect into the current run's `events_dir()`; alone, do nothing (None: the file
+    recorder)."""
     runner = environment.runner
     if isinstance(runner, MasterRunner):
-        collector = EventsCollector(Path(config.run_dir) / "events", runner)
+        collector = EventsCollector(events_dir, runner)
         runner.register_message(EVENTS, collector.on_events)
         runner.register_message(DONE, collector.on_done)
         environment.events.test_stopping.add_listener(collector.flush_workers)
+        # A new test (a web UI restart) writes into its own run directory.
+        environment.events.test_start.add_listener(collector.close)
         environment.events.quitting.add_listener(collector.close)
         return None
     if not isinstance(runner, WorkerRunner):
@@ -145,12 +148,6 @@ def install(
         recorder.ship()
         worker.send_message(DONE, {"shipped": recorder.shipped})
 
-    def on_test_start(environment: Environment, **_: Any) -> None:
-        option = getattr(environment.parsed_options, "semichat_load", "")
-        if option:
-            apply(config_from_option(option, time.time()))
-
     gevent.spawn(shipper)
     runner.register_message(FLUSH, on_flush, concurrent=True)
-    environment.events.test_start.add_listener(on_test_start)
     return recorder

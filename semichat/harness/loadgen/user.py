@@ -1,6 +1,7 @@
 """What a simulated chat user can do in Locust: join a conversation, open tabs, send.
 
-Scenario files (`semichat/harness/scenarios/`) compose these into behaviour. A tab holds an SSE
+Scenario files (`loadtests/`) compose these into behaviour; Locust's hooks (settings, run
+directory, recorder, live statistics) are in `plugin.py`. A tab holds an SSE
 stream (reconnecting with backoff) and its own view of the conversation, refetched on
 notifications and reconnects, as the widget does.
 Everything observed is recorded as events; nothing is judged here.
@@ -17,9 +18,10 @@ from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
-from locust import FastHttpUser, events
+from locust import FastHttpUser
 from locust.env import Environment
 
+from semichat.harness.loadgen import plugin
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.loadgen.retry import (
@@ -42,46 +44,12 @@ from semichat.harness.sse_parser import SseParser
 STREAM_PATH = "/api/chat/stream"
 GROUP_WAIT_S = 30.0
 
-_config = LoadConfig.from_env()
-_recorder: Recorder | None = None
 _local_index = count()
 _groups: dict[int, AsyncResult] = {}
 
 
 def recorder() -> Recorder:
-    global _recorder
-    if _recorder is None:
-        _recorder = Recorder(f"{_config.run_dir}/events")
-    return _recorder
-
-
-@events.quitting.add_listener
-def _close_recorder(environment: Environment, **_: Any) -> None:
-    if _recorder is not None:
-        _recorder.close()
-
-
-@events.init_command_line_parser.add_listener
-def _load_option(parser: Any) -> None:
-    parser.add_argument(
-        "--semichat-load",
-        default="",
-        help="the run's LoadConfig as JSON, sent by a master to its workers (shipping.py)",
-    )
-
-
-@events.init.add_listener
-def _distribute(environment: Environment, **_: Any) -> None:
-    """A master collects its workers' events; a worker ships them (`shipping.py`)."""
-    global _recorder
-    from semichat.harness.loadgen import shipping
-
-    def apply(config: LoadConfig) -> None:
-        ChatUser.config = config
-
-    shipper = shipping.install(environment, _config, apply)
-    if shipper is not None:
-        _recorder = shipper
+    return plugin.recorder()
 
 
 def _worker_index(environment: Environment) -> int:
@@ -265,7 +233,8 @@ class ChatUser(FastHttpUser):
     network_timeout = 60.0
     connection_timeout = 10.0
     concurrency = 16
-    config = _config
+    # The run's settings, set again at each test's start (plugin.py): scenario knobs included.
+    config: LoadConfig = plugin.STATE.config
 
     def on_start(self) -> None:
         self.index = next(_local_index)
@@ -328,38 +297,57 @@ class ChatUser(FastHttpUser):
         started = time.time()
         outcome, status, message_id, acked_at = "unknown", None, None, None
         attempts = 0
-        while attempts < SEND_ATTEMPTS:
-            if attempts:
-                # Connection error, 5xx or 429: the outcome is unknown; retrying the key is safe.
-                gevent.sleep(backoff_delay(attempts - 1, SEND_BACKOFF_BASE_S, SEND_BACKOFF_CAP_S))
-            attempts += 1
-            with self.client.post(
-                "/api/chat/send",
-                json=body,
-                headers=self.identity,
-                name="/api/chat/send",
-                catch_response=True,
-            ) as resp:
-                status = resp.status_code or None
-                if status in (200, 201):
-                    outcome, acked_at = "ok", time.time()
-                    message_id = resp.json()["messageId"]
-                    break
-                if not send_retryable(status):
-                    outcome = "failed"
-                    break
-                resp.failure(f"send attempt {attempts}: status {status}")
-        recorder().record(
-            "send",
-            t=started,
-            user=self.user_id,
-            conversationId=self.conversation_id,
-            idempotencyKey=key,
-            recipients=self.participants,
-            outcome=outcome,
-            status=status,
-            messageId=message_id,
-            ackedAt=acked_at,
-            attempts=attempts,
-            seq=self.seq,
-        )
+        try:
+            while attempts < SEND_ATTEMPTS:
+                if attempts:
+                    # Connection error, 5xx or 429: the outcome is unknown; retrying is safe.
+                    gevent.sleep(
+                        backoff_delay(attempts - 1, SEND_BACKOFF_BASE_S, SEND_BACKOFF_CAP_S)
+                    )
+                attempts += 1
+                with self.client.post(
+                    "/api/chat/send",
+                    json=body,
+                    headers=self.identity,
+                    name="/api/chat/send",
+                    catch_response=True,
+                ) as resp:
+                    status = resp.status_code or None
+                    if status in (200, 201):
+                        outcome, acked_at = "ok", time.time()
+                        message_id = resp.json()["messageId"]
+                        break
+                    if not send_retryable(status):
+                        outcome = "failed"
+                        break
+                    resp.failure(f"send attempt {attempts}: status {status}")
+        finally:
+            # Also when Locust stops the user mid-send (plain `locust` kills users at once,
+            # without --stop-timeout): then the outcome is unknown, and a delivery of the
+            # message counts as recovered, not unexpected.
+            recorder().record(
+                "send",
+                t=started,
+                user=self.user_id,
+                conversationId=self.conversation_id,
+                idempotencyKey=key,
+                recipients=self.participants,
+                outcome=outcome,
+                status=status,
+                messageId=message_id,
+                ackedAt=acked_at,
+                attempts=attempts,
+                seq=self.seq,
+            )
+
+
+def _set_config(config: LoadConfig) -> None:
+    """A test starts (or this module loads): its settings, and users numbered from 0 again in
+    conversations of their own (a web UI's second test must not join the first test's)."""
+    global _local_index
+    ChatUser.config = config
+    _local_index = count()
+    _groups.clear()
+
+
+plugin.on_config(_set_config)

@@ -5,15 +5,25 @@ the latency of a small conversation among many idle streams.
 
 Users are grouped in conversations of `conversation_size` by their number, so with K a multiple
 of it the chatting users' conversations hold no idle user, and idle users receive nothing.
+
+What each user does: joins its group's conversation and opens `tabs` tabs; the first
+`active` users also send every 0.5 to 1.5 send intervals, the others only hold their streams.
+
+Each tab (`loadgen/user.py`, `Tab`) holds one SSE stream, reconnecting with backoff, and
+keeps its own view of the conversation: on each notification of a message it does not show yet,
+and on each reconnect, it refetches the history and records a `view` for every message that
+appears. Everything is recorded in `runs/.../events/`; `semichat check` judges it.
 """
 
 import random
 
 from locust import task
 
+from semichat.harness.loadgen.options import knob_arguments
 from semichat.harness.loadgen.user import ChatUser
 
 KNOBS = {"conversation_size": 3, "send_interval": 2.0, "tabs": 1, "active": 0}
+knob_arguments(KNOBS)  # --conversation-size and the rest, in `locust --help` and the web UI
 # An idle user's task never sends; it only waits, until Locust stops it.
 IDLE_WAIT_S = 3600.0
 

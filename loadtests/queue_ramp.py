@@ -1,12 +1,24 @@
 """Scenario `queue_ramp`: ever more distinct users come online, each creating its own queue on
-first connect, to find where queue creation and the queue count start to hurt."""
+first connect, to find where queue creation and the queue count start to hurt.
+
+What each user does: joins a conversation of its own (`conversation_size` 1), opens its tab
+and sends every `send_interval` seconds; `StepRamp` below decides how many users there are.
+
+Each tab (`loadgen/user.py`, `Tab`) holds one SSE stream, reconnecting with backoff, and
+keeps its own view of the conversation: on each notification of a message it does not show yet,
+and on each reconnect, it refetches the history and records a `view` for every message that
+appears. Everything is recorded in `runs/.../events/`; `semichat check` judges it.
+"""
 
 from locust import LoadTestShape, task
 
+from semichat.harness.loadgen.config import LoadConfig
+from semichat.harness.loadgen.options import knob_arguments
 from semichat.harness.loadgen.user import ChatUser
 
 # Alone in their conversations, rarely sending: what grows is the number of users (and queues).
 KNOBS = {"conversation_size": 1, "send_interval": 10.0, "tabs": 1, "ramp_steps": 5}
+knob_arguments(KNOBS)  # --conversation-size and the rest, in `locust --help` and the web UI
 
 
 class RampingUser(ChatUser):
@@ -26,7 +38,9 @@ class RampingUser(ChatUser):
 class StepRamp(LoadTestShape):
     """Reach `users` in `ramp_steps` equal steps over `duration`, then hold until it ends."""
 
-    config = RampingUser.config
+    @property
+    def config(self) -> LoadConfig:
+        return RampingUser.config  # set at each test's start, knobs included
 
     def tick(self) -> tuple[int, float] | None:
         elapsed = self.get_run_time()

@@ -1,16 +1,33 @@
-"""Locust scenarios, one file each, shipped inside the package so an installed semichat runs them.
+"""Where the Locust scenarios are: `loadtests/` of a checkout, else the installed package's copy.
 
 A scenario file is a locustfile: its user class shows the behaviour, and its module constant
-`KNOBS` the settings it changes from `LoadConfig`'s defaults (flags of `semichat simulate` win).
+`KNOBS` the settings it changes from `LoadConfig`'s defaults, offered as Locust arguments
+(`--conversation-size`, ...; flags of `semichat simulate` map onto them). There is one copy:
+`loadtests/` at the top of the repository, installed as `semichat.loadtests` (setup.py).
 """
 
 from __future__ import annotations
 
 import ast
+import importlib.util
 from pathlib import Path
 from typing import Any
 
-DIRECTORY = Path(__file__).resolve().parent
+
+def _directory() -> Path:
+    """A checkout's `loadtests/` beside the `semichat` package, else the installed copy."""
+    checkout = Path(__file__).resolve().parents[2] / "loadtests"
+    if (checkout / "chat.py").is_file():
+        return checkout
+    spec = importlib.util.find_spec("semichat.loadtests")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "semichat's scenarios are missing: neither loadtests/ nor semichat.loadtests"
+        )
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+DIRECTORY = _directory()
 
 
 def scenario_names() -> list[str]:
