@@ -9,13 +9,8 @@ of it the chatting users' conversations hold no idle user, and idle users receiv
 What each user does: joins its group's conversation and opens `tabs` tabs; the first
 `active` users also send every 0.5 to 1.5 send intervals, the others only hold their streams.
 
-Each tab (`loadgen/user.py`, `Tab`) holds one SSE stream, reconnecting with backoff, and
-keeps its own view of the conversation: on each notification of a message it does not show yet,
-and on each reconnect, it refetches the history and records a `view` for every message that
-appears. Everything is recorded in `runs/.../events/`; `semichat check` judges it.
+Tabs, their views and the record: `ChatUser` and `Tab` in `semichat/harness/loadgen/user.py`.
 """
-
-import random
 
 from locust import task
 
@@ -36,7 +31,7 @@ class IdleOrChattingUser(ChatUser):
     def wait_time(self) -> float:
         if not self.chatting:
             return IDLE_WAIT_S
-        return random.uniform(0.5, 1.5) * self.config.send_interval
+        return self.paced_wait()
 
     def on_start(self) -> None:
         super().on_start()

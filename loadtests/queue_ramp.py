@@ -4,10 +4,7 @@ first connect, to find where queue creation and the queue count start to hurt.
 What each user does: joins a conversation of its own (`conversation_size` 1), opens its tab
 and sends every `send_interval` seconds; `StepRamp` below decides how many users there are.
 
-Each tab (`loadgen/user.py`, `Tab`) holds one SSE stream, reconnecting with backoff, and
-keeps its own view of the conversation: on each notification of a message it does not show yet,
-and on each reconnect, it refetches the history and records a `view` for every message that
-appears. Everything is recorded in `runs/.../events/`; `semichat check` judges it.
+Tabs, their views and the record: `ChatUser` and `Tab` in `semichat/harness/loadgen/user.py`.
 """
 
 from locust import LoadTestShape, task

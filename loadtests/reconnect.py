@@ -4,13 +4,8 @@ reopened while messages keep flowing, as proxies, deploys and flaky mobile netwo
 What each user does: joins its group's conversation, opens `tabs` tabs, each of which cuts its
 own stream within the cut range and reconnects, and sends every 0.5 to 1.5 send intervals.
 
-Each tab (`loadgen/user.py`, `Tab`) holds one SSE stream, reconnecting with backoff, and
-keeps its own view of the conversation: on each notification of a message it does not show yet,
-and on each reconnect, it refetches the history and records a `view` for every message that
-appears. Everything is recorded in `runs/.../events/`; `semichat check` judges it.
+Tabs, their views and the record: `ChatUser` and `Tab` in `semichat/harness/loadgen/user.py`.
 """
-
-import random
 
 from locust import task
 
@@ -23,7 +18,7 @@ knob_arguments(KNOBS)  # --conversation-size and the rest, in `locust --help` an
 
 class ReconnectingUser(ChatUser):
     def wait_time(self) -> float:
-        return random.uniform(0.5, 1.5) * self.config.send_interval
+        return self.paced_wait()
 
     def on_start(self) -> None:
         super().on_start()

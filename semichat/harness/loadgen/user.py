@@ -274,6 +274,10 @@ class ChatUser(FastHttpUser):
         """Open `count` tabs, each with its own SSE stream (reconnecting) and its own view."""
         self.tabs = [Tab(self, n) for n in range(max(1, count))]
 
+    def paced_wait(self) -> float:
+        """The time to the next send: 0.5 to 1.5 send intervals, so senders drift apart."""
+        return random.uniform(0.5, 1.5) * self.config.send_interval
+
     def pause_before_first_send(self) -> None:
         """Wait a random part of one send interval, so that users who arrive together start
         sending at their own pace rather than in one volley. Without it every user's first
