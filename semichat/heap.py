@@ -114,7 +114,11 @@ def snapshot_heap_in_thread(stop: threading.Event, interval_s: float = SNAPSHOT_
         n = 0
         while not stop.wait(interval_s):
             gc.collect()
-            tracemalloc.take_snapshot().dump(str(out / f"{n:03d}.snap"))
+            try:
+                snapshot = tracemalloc.take_snapshot()
+            except RuntimeError:
+                return  # tracing was stopped by its owner: the diagnosis is over
+            snapshot.dump(str(out / f"{n:03d}.snap"))
             n += 1
 
     threading.Thread(target=dump, name="heap-snapshots", daemon=True).start()
