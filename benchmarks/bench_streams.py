@@ -16,9 +16,13 @@ them. While they are held, it measures:
   to each member's stream (the sender's included), p50/p99/max, and notifications missing.
 
 Loopback only; every phase is bounded. The server's stream limits are lifted for the run
-(`SEMICHAT_MAX_STREAMS=0`), its pool sized for N, and the open-files limit raised to the hard one.
+(`SEMICHAT_MAX_STREAMS=0`), its pool sized for N, and the open-files limit raised to the hard one;
+with `--default-limits` none of that: the server runs with its own defaults (it raises its
+open-files limit itself and derives its stream cap from the routing), as a new user's would.
 
     python -m benchmarks.bench_streams --routing instance --streams 1000 10000 --clients 2
+    python -m benchmarks.bench_streams --routing instance --streams 10000 --clients 2 \
+        --default-limits
     python -m benchmarks.bench_streams --routing per_user_queue --streams 500 \
         --sqs-endpoint http://127.0.0.1:4566   # SQS from LocalStack, DynamoDB from moto
 """
@@ -29,6 +33,7 @@ import argparse
 import asyncio
 import multiprocessing
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -181,11 +186,9 @@ def report_chat(chatted: list[dict[str, Any]], end: float) -> None:
 async def run_once(args: argparse.Namespace, n: int) -> None:
     backend, endpoint = start_backend_process()
     run_dir = Path(tempfile.mkdtemp(prefix="bench-streams-"))
-    os.environ.update(
-        SEMICHAT_MAX_STREAMS="0",
-        SEMICHAT_MAX_POOL_CONNECTIONS=str(n + 500),
-        SEMICHAT_HEARTBEAT_SECONDS=str(HEARTBEAT_S),
-    )
+    os.environ.update(SEMICHAT_HEARTBEAT_SECONDS=str(HEARTBEAT_S))
+    if not args.default_limits:
+        os.environ.update(SEMICHAT_MAX_STREAMS="0", SEMICHAT_MAX_POOL_CONNECTIONS=str(n + 500))
     server = ServerProcess("embedded", run_dir, endpoint_url=endpoint, extra_args=args.serve_args)
     server.start()
     assert server.proc is not None
@@ -270,6 +273,11 @@ def parse_args() -> argparse.Namespace:
         default=[],
         help="extra `semichat serve` argument (repeatable)",
     )
+    parser.add_argument(
+        "--default-limits",
+        action="store_true",
+        help="leave the server's stream cap, pool and open-files limit at their defaults",
+    )
     parser.add_argument("--sqs-endpoint", help="SQS endpoint, e.g. LocalStack's; default: moto")
     args = parser.parse_args()
     args.serve_args = ["--routing", args.routing, *args.serve_args]
@@ -280,7 +288,10 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    soft, hard = raise_fd_limit()
+    # The clients raise their own limit; with --default-limits the server must raise its own.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if not args.default_limits:
+        soft, hard = raise_fd_limit()
     print(f"open files limit {soft} (hard {hard}); cpus {os.cpu_count()}")
     for n in args.streams:
         for _ in range(args.repeat):

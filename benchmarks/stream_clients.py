@@ -96,7 +96,7 @@ async def read_stream(
 ) -> None:
     async for raw in resp.content:
         now = time.time()
-        if raw.startswith(b":"):
+        if raw.startswith((b":", b"event: heartbeat")):
             record.pings.append(now)
         elif raw.startswith(b"event: ready") and record.ready_at is None:
             record.ready_at = now

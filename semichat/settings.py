@@ -90,9 +90,10 @@ class Settings:
     allowed_origins: str = ""
     # Per-process limits (several processes each enforce their own).
     max_streams_per_user: int = 8
-    # Below the connection pool, which each waiting stream holds one of during its long poll,
-    # so that sends and history still find a connection when the streams are at their limit.
-    max_streams: int = 1500
+    # Streams one process admits; -1: from what a stream of the routing holds (a long poll:
+    # the pool less 500, so 1,500; `instance` and `sharded`: open files and memory; see
+    # `semichat/server/trust/capacity.py`); 0: no cap.
+    max_streams: int = -1
     sends_per_second: float = 5.0
     send_burst: int = 10
     # Faults to inject on purpose (`semichat/server/faults/nemesis.py`), e.g. `sqs` or

@@ -21,6 +21,7 @@ from semichat.harness.loadgen.view import (
     MAX_CATCH_UP_PAGES,
     ChatView,
     catch_up,
+    catch_up_limit,
     idempotency_key,
     message_text,
     record_views,
@@ -64,11 +65,11 @@ def test_catching_up_pages_back_to_a_shown_message_as_the_widget_does() -> None:
     shown: list[int] = []
     assert catch_up(history.fetch, view, False, lambda page: shown.append(len(view.merge(page))))
     assert history.calls == [(50, None)] and shown == [50]
-    # 40 new: a page of 5, then pages of 20 back until one reaches a message already shown.
+    # 40 new: a page of 5, then pages of 20, 40, ... back until one reaches a message shown.
     history.add(40)
     history.calls.clear()
     assert catch_up(history.fetch, view, True, lambda page: shown.append(len(view.merge(page))))
-    assert history.calls == [(5, None), (20, "135"), (20, "115")]
+    assert history.calls == [(5, None), (20, "135"), (40, "115")]
     # Shown together once the last page joins what was shown, oldest first: page by page, the
     # newest 5 would have stood above a gap of 35 for the time of two more reads.
     assert shown[1:] == [40] and view.messages[-40:] == history.ids[-40:]
@@ -76,11 +77,20 @@ def test_catching_up_pages_back_to_a_shown_message_as_the_widget_does() -> None:
     history.calls.clear()
     catch_up(history.fetch, view, True, view.merge)
     assert history.calls == [(5, None)]
-    # Far behind: at most ten pages; a refused read leaves the state as it was.
+    # A long gap: pages grow to the server's maximum, so 500 missed take six reads.
     history.add(500)
     history.calls.clear()
     catch_up(history.fetch, view, True, view.merge)
-    assert len(history.calls) == MAX_CATCH_UP_PAGES and len(view) == 90 + 5 + 9 * 20
+    assert [limit for limit, _ in history.calls] == [5, 20, 40, 80, 160, 200]
+    assert len(view) == 90 + 500 and view.messages == history.ids[50:]
+    # Far behind: at most twenty pages; a refused read leaves the state as it was.
+    history.add(5000)
+    history.calls.clear()
+    catch_up(history.fetch, view, True, view.merge)
+    assert (
+        len(history.calls) == MAX_CATCH_UP_PAGES
+        and len(view) == 590 + 5 + 20 + 40 + 80 + 160 + 15 * 200
+    )
     assert catch_up(lambda limit, cursor: None, ChatView(), False, view.merge) is False
 
 
@@ -112,22 +122,23 @@ def test_catching_up_pages_back_to_a_notified_message_that_sorts_behind_shown_on
     assert wanted == {"meanwhile"}
 
 
-def test_a_notified_message_never_found_is_sought_at_most_ten_pages_then_dropped() -> None:
-    history, view = _History(1000), ChatView()
+def test_a_notified_message_never_found_is_sought_at_most_twenty_pages_then_dropped() -> None:
+    history, view = _History(5000), ChatView()
     catch_up(history.fetch, view, False, view.merge)
     history.calls.clear()
     wanted = {"ghost"}
     catch_up(history.fetch, view, True, view.merge, wanted)
     assert len(history.calls) == MAX_CATCH_UP_PAGES
     assert history.calls[0] == (CATCH_UP_FIRST_PAGE, None)
-    assert {limit for limit, _ in history.calls[1:]} == {CATCH_UP_PAGE}
+    assert [limit for limit, _ in history.calls] == [catch_up_limit(n) for n in range(20)]
+    assert history.calls[1][0] == CATCH_UP_PAGE
     assert wanted == set()
     # A shorter history ends where it begins, without a nextCursor.
     history, view, wanted = _History(60), ChatView(), {"ghost"}
     catch_up(history.fetch, view, False, view.merge)
     history.calls.clear()
     catch_up(history.fetch, view, True, view.merge, wanted)
-    assert history.calls == [(5, None), (20, "55"), (20, "35"), (20, "15")] and wanted == set()
+    assert history.calls == [(5, None), (20, "55"), (40, "35")] and wanted == set()
 
 
 def test_the_idempotency_key_is_parsed_back_from_a_message_text() -> None:

@@ -72,12 +72,28 @@ def test_history_is_read_as_the_widget_reads_it() -> None:
         ("INITIAL_HISTORY", view.INITIAL_HISTORY),
         ("CATCH_UP_FIRST_PAGE", view.CATCH_UP_FIRST_PAGE),
         ("CATCH_UP_PAGE", view.CATCH_UP_PAGE),
+        ("CATCH_UP_MAX_PAGE", view.CATCH_UP_MAX_PAGE),
         ("MAX_CATCH_UP_PAGES", view.MAX_CATCH_UP_PAGES),
     ):
         m = re.search(rf"const {name} = (\d+);", WIDGET)
         assert m and int(m[1]) == value, name
-    # The widget reads a page of 5 first, then 20s, and stops paging back at a page that reaches a
-    # message it already shows once it also shows every message notified before it began.
-    assert "const limit = n === 0 ? CATCH_UP_FIRST_PAGE : CATCH_UP_PAGE;" in WIDGET
+    # The widget reads a page of 5 first, then 20, 40, ... up to 200, and stops paging back at a
+    # page that reaches a message it already shows once it also shows every message notified
+    # before it began.
+    assert (
+        "return n === 0 ? CATCH_UP_FIRST_PAGE : Math.min(CATCH_UP_MAX_PAGE, "
+        "CATCH_UP_PAGE * 2 ** (n - 1));" in WIDGET
+    )
+    assert "const limit = catchUpLimit(n);" in WIDGET
+    assert [view.catch_up_limit(n) for n in range(7)] == [5, 20, 40, 80, 160, 200, 200]
     assert "if ((reachedKnown && reachedWanted) || !page.nextCursor) break;" in WIDGET
     assert "this.sync.request(n.messageId);" in WIDGET
+
+
+def test_the_stream_watchdog_is_the_widgets() -> None:
+    # widget.js: silence for STALL_INTERVALS heartbeat intervals (the `ready` event's) drops the
+    # stream; any event (ready, heartbeat, message) re-arms the watchdog.
+    m = re.search(r"const STALL_INTERVALS = (\d+);", WIDGET)
+    assert m and int(m[1]) == retry.STALL_INTERVALS == 2
+    assert "STALL_INTERVALS * this.heartbeatMs" in WIDGET
+    assert 'source.addEventListener("heartbeat", () => this.watch(source));' in WIDGET

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import itertools
+import json
 import logging
 import time
 from typing import Any
@@ -79,14 +80,20 @@ async def test_notifications_queue_while_offline_and_are_acknowledged(
     assert attrs["ApproximateNumberOfMessagesNotVisible"] == "0"
 
 
-async def test_heartbeat_comments_keep_the_stream_alive(client: Client) -> None:
-    """Pings counted on the wire, and the stream still open after them (heartbeat: 1 s)."""
-    resp = await open_stream(client, "carol")
+async def test_heartbeat_events_keep_the_stream_alive_at_the_interval_ready_states(
+    client: Client,
+) -> None:
+    """Heartbeats are events a browser's EventSource can see (not comments), counted on the
+    wire at the interval the `ready` event states, and the stream still open after them."""
+    resp = await client.get("/api/chat/stream", headers=as_user("carol"), timeout=STREAM_TIMEOUT)
     pings: list[float] = []
+    stated: list[float] = []
 
     async def read_pings(count: int) -> None:
         async for line in resp.content:
-            if line.startswith(b": ping"):
+            if line.startswith(b"data: {") and b"heartbeatSeconds" in line:
+                stated.append(json.loads(line[6:])["heartbeatSeconds"])
+            if line.startswith(b"event: heartbeat"):
                 pings.append(time.monotonic())
                 if len(pings) == count:
                     return
@@ -97,6 +104,7 @@ async def test_heartbeat_comments_keep_the_stream_alive(client: Client) -> None:
     gaps = [round(b - a, 2) for a, b in itertools.pairwise(pings)]
     print(f"heartbeat gaps: {gaps} s")
     assert all(gap >= 0.5 for gap in gaps), gaps  # pings, not a burst at close
+    assert stated == [1.0]  # the fixture's heartbeat_seconds
     assert not resp.content.at_eof()
     assert (await metrics(client))["open_streams"] == 1
     resp.close()
@@ -214,7 +222,8 @@ async def test_a_default_sized_pool_would_make_streams_wait(
     Twenty streams long-poll on ten connections, so the notifications (and the sends that carry
     them) queue until polls time out: the test above would catch a pool sized like this.
     """
-    small = dataclasses.replace(settings, max_pool_connections=10, wait_seconds=3)
+    # No stream cap: the cap from a pool of 10 would refuse most of the twenty streams.
+    small = dataclasses.replace(settings, max_pool_connections=10, wait_seconds=3, max_streams=0)
     client = await aiohttp_client(create_app(small), server_kwargs={"handler_cancellation": True})
     latencies = await _stream_latencies(client, [f"p{i}" for i in range(20)])
     assert len(latencies) == 20

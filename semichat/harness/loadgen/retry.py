@@ -17,6 +17,10 @@ SEND_BACKOFF_CAP_S = 5.0
 # widget.js: STREAM_BACKOFF = { baseMs: 500, capMs: 10000 }.
 STREAM_BACKOFF_BASE_S = 0.5
 STREAM_BACKOFF_CAP_S = 10.0
+# widget.js: STALL_INTERVALS = 2, DEFAULT_HEARTBEAT_S = 10: a stream silent for two heartbeat
+# intervals (the `ready` event states the interval) is dropped and reconnected.
+STALL_INTERVALS = 2
+DEFAULT_HEARTBEAT_S = 10.0
 
 
 def backoff_delay(

@@ -13,6 +13,7 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Iterator
 from itertools import count
 from typing import Any
 
@@ -25,9 +26,11 @@ from semichat.harness.loadgen import plugin
 from semichat.harness.loadgen.config import LoadConfig
 from semichat.harness.loadgen.recorder import Recorder
 from semichat.harness.loadgen.retry import (
+    DEFAULT_HEARTBEAT_S,
     SEND_ATTEMPTS,
     SEND_BACKOFF_BASE_S,
     SEND_BACKOFF_CAP_S,
+    STALL_INTERVALS,
     STREAM_BACKOFF_BASE_S,
     StreamRetry,
     backoff_delay,
@@ -39,13 +42,17 @@ from semichat.harness.loadgen.view import (
     message_text,
     record_views,
 )
-from semichat.harness.sse_parser import SseParser
+from semichat.harness.sse_parser import SseEvent, SseParser
 
 STREAM_PATH = "/api/chat/stream"
 GROUP_WAIT_S = 30.0
 
 _local_index = count()
 _groups: dict[int, AsyncResult] = {}
+
+
+class StreamStalled(Exception):
+    """The stream stayed open but silent for STALL_INTERVALS heartbeats (the watchdog)."""
 
 
 def recorder() -> Recorder:
@@ -113,29 +120,23 @@ class Tab:
             if resp.status_code != 200:
                 reason = f"status {resp.status_code}"
                 return
-            parser = SseParser()
             # A cut is the Timeout ending the block from inside readline, so nothing after the
             # loop runs then: say "cut" up front and correct it if the server closes first.
             reason = "cut" if cut_after is not None else "server closed"
             with gevent.Timeout(cut_after, False):
-                while not self.stopping:
-                    # readline, not iter_lines: Locust's iter_lines holds events back in
-                    # 1,024-byte chunks (see shared notes), which would fake latency.
-                    line = resp._response.readline(b"\n")  # type: ignore[union-attr]
-                    if not line:
-                        reason = "server closed"
-                        break
-                    event = parser.feed(line)
-                    if event is None:
-                        continue
+                for event in self._events(resp):
                     if event.event == "ready":
                         connected = True
                         retry.opened()
                         self._on_ready(stream_id, started)
                     elif event.event == "message":
                         self._on_message(event.id, json.loads(event.data), stream_id)
+                else:
+                    reason = "server closed"
             if self.stopping:
                 reason = "user stopped"
+        except StreamStalled:
+            reason = "stalled"
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
         finally:
@@ -150,6 +151,26 @@ class Tab:
                     client=self.client_id,
                     reason=reason,
                 )
+
+    def _events(self, resp: Any) -> Iterator[SseEvent]:
+        """The stream's events until it ends or the user stops; raises StreamStalled after
+        STALL_INTERVALS heartbeat intervals without a line (widget.js `watch`)."""
+        parser = SseParser()
+        silence = STALL_INTERVALS * DEFAULT_HEARTBEAT_S
+        while not self.stopping:
+            # readline, not iter_lines: Locust's iter_lines holds events back in 1,024-byte
+            # chunks (see shared notes), which would fake latency.
+            with gevent.Timeout(silence, StreamStalled):
+                line = resp._response.readline(b"\n")
+            if not line:
+                return
+            event = parser.feed(line)
+            if event is None:
+                continue
+            if event.event == "ready":
+                stated = json.loads(event.data or "{}").get("heartbeatSeconds")
+                silence = STALL_INTERVALS * float(stated or DEFAULT_HEARTBEAT_S)
+            yield event
 
     def _on_ready(self, stream_id: str, started: float) -> None:
         recorder().record(

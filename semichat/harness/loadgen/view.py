@@ -13,14 +13,21 @@ from typing import Any, Protocol
 
 # Simulated users write "<user> #<seq> [<idempotency key>]", so whoever sees a message can name
 # the send it came from even when that send's response was lost (its outcome "unknown").
-# widget.js: the first read takes 50; each later one a page of 5, then pages of 20 back to a
-# known message and to every notified one, at most 10 pages (`tests/test_retry_matches_widget.py`
-# reads them out of widget.js).
+# widget.js: the first read takes 50; each later one a page of 5, then pages of 20, 40, 80, 160
+# and 200 (the server's maximum) back to a known message and to every notified one, at most 20
+# pages, so a long gap (300 messages) is read in 5 (`tests/test_retry_matches_widget.py` reads
+# them out of widget.js).
 INITIAL_HISTORY = 50
 CATCH_UP_FIRST_PAGE = 5
 CATCH_UP_PAGE = 20
-MAX_CATCH_UP_PAGES = 10
+CATCH_UP_MAX_PAGE = 200
+MAX_CATCH_UP_PAGES = 20
 _KEY_IN_TEXT = re.compile(r"\[([0-9A-Za-z_-]{1,128})\]\s*$")
+
+
+def catch_up_limit(n: int) -> int:
+    """The n-th read of a catch-up (widget.js `catchUpLimit`)."""
+    return CATCH_UP_FIRST_PAGE if n == 0 else min(CATCH_UP_MAX_PAGE, CATCH_UP_PAGE * 2 ** (n - 1))
 
 
 def message_text(user_id: str, seq: int, key: str) -> str:
@@ -71,7 +78,7 @@ def catch_up(
     wanted: set[str] | None = None,
 ) -> bool:
     """widget.js `HistorySync.catchUp`: the first read takes the newest INITIAL_HISTORY; later
-    ones take CATCH_UP_FIRST_PAGE, then pages of CATCH_UP_PAGE, going back until a page reaches a
+    ones take `catch_up_limit(n)` (5, 20, 40, ... 200), going back until a page reaches a
     message `view` already shows and every id `wanted` held at the start is found (at most
     MAX_CATCH_UP_PAGES). `wanted` holds the notified ids not shown yet: a send that commits late
     sorts behind messages already shown, beyond the first page. The pages are shown together,
@@ -86,10 +93,7 @@ def catch_up(
     cursor = None
     try:
         for n in range(MAX_CATCH_UP_PAGES if loaded else 1):
-            if not loaded:
-                limit = INITIAL_HISTORY
-            else:
-                limit = CATCH_UP_FIRST_PAGE if n == 0 else CATCH_UP_PAGE
+            limit = catch_up_limit(n) if loaded else INITIAL_HISTORY
             page = fetch(limit, cursor)
             if page is None:
                 return loaded

@@ -30,6 +30,7 @@ from semichat.server.api.appkeys import (
     SETTINGS,
     STREAM_SLOTS,
 )
+from semichat.server.api.heartbeat import HeartbeatResponse
 from semichat.server.api.logs import annotate, log_event
 from semichat.server.delivery.orphans import Batch
 from semichat.server.delivery.routing import Delivery, Subscription
@@ -64,13 +65,21 @@ async def _serve_stream(request: web.Request, user: str, stream_id: str) -> web.
     progress = StreamProgress()
     try:
         async with sse_response(
-            request, headers=SSE_HEADERS, ping_interval=settings.heartbeat_seconds
+            request,
+            headers=SSE_HEADERS,
+            ping_interval=settings.heartbeat_seconds,
+            response_cls=HeartbeatResponse,
         ) as resp:
             log_event(request, "stream connected")
-            await resp.send(
-                json.dumps({"streamId": stream_id}), event="ready", retry=RECONNECT_HINT_MS
-            )
-            await _pump(request, resp, subscription, progress, user)
+            # The interval tells clients when silence means a dead stream (heartbeat.py).
+            ready = {"streamId": stream_id, "heartbeatSeconds": settings.heartbeat_seconds}
+            await resp.send(json.dumps(ready), event="ready", retry=RECONNECT_HINT_MS)
+            stall = _schedule_stall(request, resp)
+            try:
+                await _pump(request, resp, subscription, progress, user)
+            finally:
+                if stall is not None:
+                    stall.cancel()
         return resp
     finally:
         counters.open_streams -= 1
@@ -236,6 +245,16 @@ def _nemesis(request: web.Request) -> Nemesis:
     return request.app[NEMESIS]
 
 
+def _schedule_stall(request: web.Request, resp: HeartbeatResponse) -> asyncio.TimerHandle | None:
+    """Fault `stall`: the stream stops forwarding bytes (heartbeats and notifications, which
+    are still acknowledged, as a stalled proxy swallows them) but stays open until its client
+    gives up."""
+    after = _nemesis(request).stall_after()
+    if after is None:
+        return None
+    return asyncio.get_running_loop().call_later(after, resp.stall)
+
+
 def _cut_deadline(request: web.Request, now: float) -> float | None:
     after = _nemesis(request).stream_cut_after()
     return None if after is None else now + after
@@ -264,6 +283,7 @@ async def _write(resp: EventSourceResponse, delivery: Delivery) -> bool:
     n = delivery.notification
     try:
         await resp.send(n.to_json(), id=n.message_id, event="message")
-    except (ConnectionResetError, RuntimeError):
+    except (ConnectionResetError, RuntimeError, TimeoutError):
+        # TimeoutError: the write outlasted the send timeout and aborted the connection.
         return False
     return True

@@ -27,6 +27,9 @@ Kinds (P is a probability per operation, S seconds, N a count):
   balancer's response limit), without a clean end.
 - `lost_write=P`: a notification is acknowledged as written, but the connection dies before the
   client reads it (the write is dropped, then the connection cut).
+- `stall=P`: a stream, with probability P, stops forwarding bytes 1 to 5 s after it opened but
+  stays open (a proxy or NAT that stalls): heartbeats and notifications are dropped as if
+  written (and acknowledged) until the client's watchdog gives up on it and reconnects.
 - `crash=S`: `semichat simulate` kills the server (SIGKILL) about S s into the run and starts it
   again over the same backend.
 - `seed=N`: the random seed, so that a run's decisions can be repeated.
@@ -50,6 +53,7 @@ PROBABILITIES = (
     "send_error",
     "create_throttle",
     "lost_write",
+    "stall",
 )
 # Kinds that are not probabilities, with the type of their value.
 OTHERS: dict[str, type] = {
@@ -88,6 +92,7 @@ class FaultSpec:
     send_error: float = 0.0
     create_throttle: float = 0.0
     lost_write: float = 0.0
+    stall: float = 0.0
     queue_quota: int = 0
     queue_delete: float = 0.0
     stream_cut: float = 0.0
@@ -225,6 +230,12 @@ class Nemesis:
         if not self.spec.stream_cut:
             return None
         return self.uniform(0.5, 1.5) * self.spec.stream_cut
+
+    def stall_after(self) -> float | None:
+        """Seconds until this stream stalls (counted as `stall`), or None when it does not."""
+        if not self.strikes("stall"):
+            return None
+        return self.uniform(1.0, 5.0)
 
     def snapshot(self) -> dict[str, Any]:
         with self._lock:

@@ -18,6 +18,8 @@ from semichat import heap
 from semichat.backends import with_backend
 from semichat.heap import SERVER_GEN0_THRESHOLD, freeze_startup_objects
 from semichat.server.api.app import create_app
+from semichat.server.api.appkeys import STREAM_SLOTS
+from semichat.server.trust import raise_open_files_limit
 from semichat.settings import Settings
 
 log = logging.getLogger("semichat.serve")
@@ -48,6 +50,8 @@ async def serve(
     `reuse_port`: bind with SO_REUSEPORT, as one of several processes on one port (the kernel
     spreads connections among them)."""
     heap.limit_malloc_arenas()
+    # Each stream is a socket: the soft limit (often 1,024) would cap streams long before memory.
+    open_files = raise_open_files_limit()
     trimming: asyncio.Task[None] | None = None
     snapshots_done = threading.Event()
     async with with_backend(settings) as resolved:
@@ -71,17 +75,23 @@ async def serve(
                 ) from None
             # With --port 0 the kernel chose: say the port it gave, for whoever reads the log.
             port = runner.addresses[0][1]
+            cap = app[STREAM_SLOTS].cap
             log.info(
-                "serving on http://%s:%s/ (backend %s, auth %s)",
+                "serving on http://%s:%s/ (backend %s, auth %s, routing %s, at most %s streams)",
                 resolved.host,
                 port,
                 resolved.backend,
                 resolved.auth,
+                resolved.routing,
+                cap.limit or "unlimited",
                 extra={
                     "dynamodb": resolved.dynamodb_url,
                     "sqs": resolved.sqs_url,
                     "pid": os.getpid(),
                     "port": port,
+                    "maxStreams": cap.limit,
+                    "maxStreamsFrom": cap.reason,
+                    "openFiles": open_files,
                 },
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)

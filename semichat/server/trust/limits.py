@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from semichat.server.errors import TooManyRequests, Unavailable
 from semichat.server.metrics import LimitCounters
+from semichat.server.trust.capacity import stream_cap
 from semichat.settings import Settings
 
 # A full process asks clients to come back after this long (the widget adds its own jitter).
@@ -92,7 +93,8 @@ class StreamSlots:
 
     def __init__(self, settings: Settings, counters: LimitCounters) -> None:
         self._per_user = settings.max_streams_per_user
-        self._total = settings.max_streams
+        self.cap = stream_cap(settings)
+        self._total = self.cap.limit
         self._counters = counters
         self._open: dict[str, int] = {}
         self.open_total = 0

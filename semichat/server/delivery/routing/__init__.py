@@ -25,6 +25,7 @@ __all__ = [
     "Subscription",
     "make_router",
     "router_names",
+    "stream_holds_poll",
 ]
 
 _ROUTERS: dict[str, type[NotificationRouter]] = {
@@ -35,6 +36,13 @@ _ROUTERS: dict[str, type[NotificationRouter]] = {
 
 def router_names() -> list[str]:
     return sorted(_ROUTERS)
+
+
+def stream_holds_poll(routing: str) -> bool:
+    """Whether a stream of this routing holds a long poll of its own (True for unknown names:
+    the stricter cap, and `make_router` refuses them anyway)."""
+    cls = _ROUTERS.get(routing)
+    return True if cls is None else bool(cls.stream_holds_poll)
 
 
 def make_router(

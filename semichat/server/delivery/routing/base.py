@@ -95,6 +95,9 @@ class Subscription(Protocol):
 
 class NotificationRouter(Protocol):
     name: str
+    # Whether each waiting stream holds a long poll of its own (one pooled connection to SQS):
+    # what bounds how many streams a process may hold (`semichat/server/trust/capacity.py`).
+    stream_holds_poll: bool
 
     async def start(self) -> None:
         """Before serving: create what the process itself needs (shared queues, its own queue)

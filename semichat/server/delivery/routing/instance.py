@@ -47,6 +47,7 @@ INSTANCE_RETENTION_SECONDS = 300
 
 class InstanceRouter:
     name = "instance"
+    stream_holds_poll = False
 
     def __init__(
         self,

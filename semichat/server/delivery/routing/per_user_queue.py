@@ -27,6 +27,7 @@ RETENTION_SECONDS = 24 * 3600
 
 class PerUserQueueRouter:
     name = "per_user_queue"
+    stream_holds_poll = True
 
     def __init__(
         self,

@@ -53,6 +53,7 @@ def shard_of(user_id: str, shards: int) -> int:
 
 class ShardedRouter:
     name = "sharded"
+    stream_holds_poll = False
 
     def __init__(
         self,

@@ -1,0 +1,61 @@
+"""The stream's heartbeat as an event clients can see, and the `stall` fault at the writer.
+
+aiohttp-sse pings with SSE comments (`: ping`), which `EventSource` swallows: a browser cannot
+tell a stream that went silent without closing (a NAT entry dropped, a proxy that stalls) from a
+quiet one. Here the heartbeat is a named event, `event: heartbeat` with `data: {}`, every
+`heartbeat_seconds`, the interval the `ready` event states; clients that hear nothing for about
+two intervals close the stream and reconnect (widget.js `STALL_INTERVALS`, the simulated
+client's `Tab`).
+
+Dead connections on the server's side: every write (heartbeat or notification) must finish
+within `SEND_TIMEOUT_S`, and on Linux the socket's `TCP_USER_TIMEOUT` is set to the same, so
+the kernel aborts a connection whose sent bytes stay unacknowledged that long; either ends the
+stream (aiohttp-sse's `send_timeout`). A peer that vanished is therefore found within one
+heartbeat interval plus `SEND_TIMEOUT_S`; one that closes cleanly, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp_sse import EventSourceResponse
+
+HEARTBEAT_EVENT = "heartbeat"
+# aiohttp-sse's default, stated here so that docs and code say the same.
+SEND_TIMEOUT_S = 120.0
+
+
+class HeartbeatResponse(EventSourceResponse):
+    """An SSE response whose pings are `heartbeat` events. `stall()` makes it stop forwarding
+    bytes while the connection stays open, as a stalled proxy does (fault `stall=P`): what is
+    sent after it is dropped as if written."""
+
+    def __init__(self, **kwargs: object) -> None:
+        kwargs.setdefault("send_timeout", SEND_TIMEOUT_S)
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.stalled = False
+
+    def stall(self) -> None:
+        self.stalled = True
+
+    async def send(
+        self,
+        data: str,
+        id: str | None = None,
+        event: str | None = None,
+        retry: int | None = None,
+    ) -> None:
+        if self.stalled:
+            return
+        await super().send(data, id=id, event=event, retry=retry)
+
+    async def _ping(self) -> None:
+        # Overrides aiohttp-sse 3.0's comment ping (a private method, so the version is pinned
+        # in tests/test_heartbeat.py); ending this task is what `wait()` reports as closed.
+        while True:
+            await asyncio.sleep(self._ping_interval)
+            try:
+                await self.send("{}", event=HEARTBEAT_EVENT)
+            except (ConnectionResetError, RuntimeError, TimeoutError):
+                # RuntimeError: writing after EOF; TimeoutError: `send` aborted the transport.
+                break
