@@ -21,8 +21,10 @@ import asyncio
 from aiohttp_sse import EventSourceResponse
 
 HEARTBEAT_EVENT = "heartbeat"
-# aiohttp-sse's default, stated here so that docs and code say the same.
-SEND_TIMEOUT_S = 120.0
+# aiohttp-sse's default is 120 s. Shorter, because a stream whose peer vanished (a NAT entry
+# dropped) still holds the user's long poll meanwhile, and with one queue per user it takes
+# notifications from the user's live stream: 30 s bounds that to heartbeat + 30 s.
+SEND_TIMEOUT_S = 30.0
 
 
 class HeartbeatResponse(EventSourceResponse):
