@@ -66,6 +66,9 @@ BACKEND_FIXTURES = frozenset(
         "fault_run",
         "moto_sqs",
         "locust_target",
+        "gap_run",
+        "stall_fault_run",
+        "stalled_proxy_run",
     }
 )
 # Fixtures that start heavy processes of their own (Node.js for the CDK, a notebook kernel).
@@ -82,6 +85,9 @@ SLOW_FIXTURES = frozenset(
         "chat_run",
         "distributed_run",
         "locust_target",
+        "gap_run",
+        "stall_fault_run",
+        "stalled_proxy_run",
     }
 )
 BROWSER_FIXTURES = frozenset({"browser"})

@@ -28,6 +28,8 @@ class LoadConfig:
     # Cut each stream after a random time in this range (seconds); 0 never cuts.
     cut_min: float = 0.0
     cut_max: float = 0.0
+    # Scenario `gap`: messages sent while each conversation's reader tab is offline.
+    gap_messages: int = 300
     # Longest reconnect backoff after a failed stream (widget.js STREAM_BACKOFF.capMs).
     backoff_max: float = 10.0
     # For load shapes: the peak user count, the run length and how many steps reach the peak.

@@ -25,6 +25,7 @@ KNOB_HELP = {
     "cut_max": "cut each stream after at most this many seconds (0: never)",
     "ramp_steps": "equal steps in which the load shape reaches the user count",
     "backoff_max": "longest reconnect backoff, seconds",
+    "gap_messages": "scenario gap: messages sent while the reader's tab is offline",
 }
 _FIELDS = {f.name: f for f in fields(LoadConfig)}
 

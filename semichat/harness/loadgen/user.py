@@ -74,11 +74,25 @@ class Tab:
         # Notified ids not shown yet: the next catch-up pages back until it shows them.
         self.wanted: set[str] = set()
         self.stopping = False
+        # Cleared while the tab is offline (`go_offline`): no stream and no history reads.
+        self.online = Event()
+        self.online.set()
         self._response: Any = None
         self.greenlets = [gevent.spawn(self._stream_loop), gevent.spawn(self._view_loop)]
 
+    def go_offline(self) -> None:
+        """The tab's network goes away: its stream ends at once and nothing is read until
+        `go_online`, when it reconnects and catches up as after any reconnect."""
+        self.online.clear()
+        if self._response is not None:
+            self._close_response()
+
+    def go_online(self) -> None:
+        self.online.set()
+
     def stop(self) -> None:
         self.stopping = True
+        self.online.set()
         self.dirty.set()
         if self._response is not None:
             # Closing the socket ends a blocked readline at once.
@@ -95,6 +109,7 @@ class Tab:
     def _stream_loop(self) -> None:
         retry = StreamRetry(STREAM_BACKOFF_BASE_S, self.user.config.backoff_max)
         while not self.stopping:
+            self.online.wait()
             self._one_stream(retry)
             if self.stopping:
                 return
@@ -140,6 +155,11 @@ class Tab:
         except Exception as exc:
             reason = f"{type(exc).__name__}: {exc}"[:200]
         finally:
+            # However the closed socket ended the read (an error, most often), say why.
+            if self.stopping:
+                reason = "user stopped"
+            elif not self.online.is_set():
+                reason = "offline"
             if self._response is not None:
                 self._close_response()
                 self._response = None
@@ -210,6 +230,7 @@ class Tab:
         loaded = False
         while True:
             self.dirty.wait()
+            self.online.wait()
             if self.stopping:
                 return
             self.dirty.clear()
