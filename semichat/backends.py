@@ -21,7 +21,7 @@ async def with_backend(settings: Settings) -> AsyncIterator[Settings]:
     - aws: as given (None is the AWS default endpoint).
     """
     if settings.backend == "embedded" and not (settings.dynamodb_url and settings.sqs_url):
-        async with embedded_backend(settings.host) as endpoint:
+        async with embedded_backend(settings.host, settings.data_dir) as endpoint:
             yield settings.with_overrides(endpoint_url=endpoint)
     elif settings.backend == "localstack":
         from semichat.aws.localstack import dynamodb_endpoint

@@ -99,6 +99,9 @@ class Settings:
     # Faults to inject on purpose (`semichat/server/faults/nemesis.py`), e.g. `sqs` or
     # `duplicate=0.05,seed=7`; empty: none.
     faults: str = ""
+    # The embedded backend's data: "" keeps it in memory only (gone when `serve` stops); a
+    # folder keeps tables and queues across restarts (`semichat/emulator/persistence.py`).
+    data_dir: str = ""
     # How many server processes share the port (`serve --processes N`, SO_REUSEPORT): the parent
     # starts that many children, and each child knows it is one of them.
     processes: int = 1

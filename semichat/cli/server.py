@@ -60,6 +60,12 @@ def _add_serve(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         default=None,
         help="server processes sharing one port, over one backend (default 1)",
     )
+    p.add_argument(
+        "--data-dir",
+        default=None,
+        help="with the embedded backend: keep its tables and queues in this folder across "
+        "restarts (default: in memory only, gone when serve stops)",
+    )
     # Set by `serve --processes N` on its children: bind with SO_REUSEPORT, print when serving,
     # stop when that process is gone.
     p.add_argument("--supervisor-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -71,6 +77,7 @@ def _add_backend(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     p = add_command(sub, "backend")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p.add_argument("--port", type=int, default=0, help="TCP port; 0 picks a free one")
+    p.add_argument("--data-dir", default=None, help="keep tables and queues here across restarts")
     p.set_defaults(func=backend_command)
 
 
@@ -124,13 +131,25 @@ def check_demo_auth_address(settings: Settings) -> None:
         )
 
 
+def check_data_dir(settings: Settings) -> None:
+    """--data-dir is the embedded backend's: LocalStack and AWS keep data their own way."""
+    embedded = settings.backend == "embedded" and not (settings.dynamodb_url and settings.sqs_url)
+    if settings.data_dir and not embedded:
+        raise UserError(
+            "--data-dir keeps the embedded backend's data; with --backend "
+            f"{settings.backend} or given endpoints the data lives there (LocalStack: its own "
+            "PERSISTENCE setting)"
+        )
+
+
 def serve_command(args: argparse.Namespace) -> int:
     from semichat.server.api.logs import configure_logging
     from semichat.server.faults import FaultSpec
     from semichat.server.process.serve import serve
 
-    settings = settings_from_args(args)
+    settings = settings_from_args(args).with_overrides(data_dir=args.data_dir)
     check_demo_auth_address(settings)
+    check_data_dir(settings)
     FaultSpec.parse(settings.faults)  # a bad spec is refused before anything starts
     if settings.processes < 1:
         raise UserError("--processes must be at least 1")
@@ -157,7 +176,7 @@ def _say_serving() -> None:
 def backend_command(args: argparse.Namespace) -> int:
     from semichat.emulator.backend import run_backend
 
-    run_backend(Settings.from_env(), args.host, args.port)
+    run_backend(Settings.from_env(), args.host, args.port, args.data_dir)
     return 0
 
 

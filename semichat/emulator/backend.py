@@ -15,11 +15,13 @@ import subprocess
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import IO
 
 from semichat import heap, processes
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
+from semichat.emulator.persistence import keep_saving, load_data
 from semichat.heap import freeze_startup_objects
 from semichat.settings import Settings
 
@@ -27,8 +29,11 @@ START_TIMEOUT_S = 60.0
 ORPHAN_CHECK_S = 1.0
 
 
-def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> None:
-    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`."""
+def run_backend(
+    settings: Settings, host: str = "127.0.0.1", port: int = 0, data_dir: str | None = None
+) -> None:
+    """Serve moto until SIGTERM or SIGINT, with semichat's tables created for `settings`; with
+    `data_dir`, what was saved there is loaded first and saved again as it changes."""
     import logging
 
     from semichat.emulator import patches
@@ -41,16 +46,22 @@ def run_backend(settings: Settings, host: str = "127.0.0.1", port: int = 0) -> N
 
     server = serve_moto(host, port)
     endpoint = f"http://{host}:{server.server_port}"
-    asyncio.run(_create_tables(settings.with_overrides(endpoint_url=endpoint)))
+    own = settings.with_overrides(endpoint_url=endpoint)
+    asyncio.run(_create_tables(own))
+    said: dict[str, object] = {"endpoint": endpoint, "dataDir": data_dir}
+    if data_dir:
+        said["restored"] = load_data(own, Path(data_dir))
     # moto's items are long-lived too, so its youngest generation keeps the default threshold.
     freeze_startup_objects()
-    print(json.dumps({"endpoint": endpoint}), flush=True)
+    print(json.dumps(said), flush=True)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     threading.Thread(target=_stop_when_orphaned, args=(stop,), daemon=True).start()
     threading.Thread(target=heap.release_free_memory_in_thread, args=(stop,), daemon=True).start()
     heap.snapshot_heap_in_thread(stop)
+    if data_dir:
+        keep_saving(own, Path(data_dir), stop)  # returns after the save at stop
     stop.wait()
     # No server.stop(): it would wait for moto's long polls (up to 20 s each) to run out, and
     # the serving thread is a daemon that ends with the process anyway.
@@ -84,14 +95,22 @@ def stop_backend_process(proc: subprocess.Popen[bytes], timeout: float = 10.0) -
     processes.stop(proc, timeout)
 
 
-def _backend_args(host: str) -> list[str]:
-    return ["backend", "--host", host, "--port", "0"]
+def _backend_args(host: str, data_dir: str = "") -> list[str]:
+    return [
+        "backend",
+        "--host",
+        host,
+        "--port",
+        "0",
+        *(["--data-dir", data_dir] if data_dir else []),
+    ]
 
 
 @asynccontextmanager
-async def embedded_backend(host: str = "127.0.0.1") -> AsyncIterator[str]:
-    """Start `semichat backend` as a child process; yields its endpoint URL."""
-    proc, said = await processes.start_child_async(_backend_args(host), START_TIMEOUT_S)
+async def embedded_backend(host: str = "127.0.0.1", data_dir: str = "") -> AsyncIterator[str]:
+    """Start `semichat backend` as a child process (keeping its data in `data_dir`, if given);
+    yields its endpoint URL."""
+    proc, said = await processes.start_child_async(_backend_args(host, data_dir), START_TIMEOUT_S)
     try:
         if said is None:
             raise RuntimeError("embedded backend exited before printing its endpoint")

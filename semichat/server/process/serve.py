@@ -77,10 +77,12 @@ async def serve(
             port = runner.addresses[0][1]
             cap = app[STREAM_SLOTS].cap
             log.info(
-                "serving on http://%s:%s/ (backend %s, auth %s, routing %s, at most %s streams)",
+                "serving on http://%s:%s/ (backend %s: %s; auth %s, routing %s, at most %s "
+                "streams)",
                 resolved.host,
                 port,
                 resolved.backend,
+                data_lifetime(settings, resolved),
                 resolved.auth,
                 resolved.routing,
                 cap.limit or "unlimited",
@@ -92,6 +94,7 @@ async def serve(
                     "maxStreams": cap.limit,
                     "maxStreamsFrom": cap.reason,
                     "openFiles": open_files,
+                    "dataDir": resolved.data_dir or None,
                 },
             )
             freeze_startup_objects(SERVER_GEN0_THRESHOLD)
@@ -105,6 +108,23 @@ async def serve(
             if trimming is not None:
                 trimming.cancel()
             await runner.cleanup()
+
+
+def data_lifetime(given: Settings, resolved: Settings) -> str:
+    """Where the chat's data lives and how long, for the start-up line: the embedded backend
+    keeps it in memory unless `--data-dir` says where to keep it."""
+    if given.backend == "aws":
+        return "data in AWS"
+    embedded = (
+        "data kept in " + given.data_dir
+        if given.data_dir
+        else ("data in memory only, gone when serve stops (--data-dir DIR keeps it)")
+    )
+    if given.backend == "embedded":
+        return embedded if not (given.dynamodb_url and given.sqs_url) else "data at the endpoints"
+    if resolved.dynamodb_url != resolved.localstack_endpoint and not given.dynamodb_url:
+        return "queues in LocalStack, DynamoDB embedded: its data in memory only"
+    return "data in LocalStack, kept across its restarts only with its PERSISTENCE"
 
 
 async def until_terminated(parent_pid: int | None = None) -> None:
