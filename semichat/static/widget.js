@@ -170,6 +170,7 @@
       this.shown.splice(i, 0, { msg, el });
       this.ids.add(msg.messageId);
       window.semichatView.push({ messageId: msg.messageId, t: Date.now() / 1000 });
+      if (this.onShown) this.onShown(msg);
       if (stick) this.scrollToBottom();
       return true;
     }
@@ -411,6 +412,7 @@
         messages: root.querySelector("#chat-messages"),
         pending: root.querySelector("#chat-pending"),
         error: root.querySelector("#chat-error"),
+        announce: root.querySelector("#chat-announce"),
         form: root.querySelector("#chat-form"),
         input: root.querySelector("[data-testid=chat-input]"),
         send: root.querySelector("[data-testid=chat-send]"),
@@ -444,6 +446,8 @@
 
       this.api = new ChatApi(user, mode);
       this.messages = new MessageList(this.el.scroller, this.el.messages, this.el.pending, user);
+      this.messages.onShown = (msg) => this.announce(msg);
+      this.announced = [];
       this.sync = new HistorySync(this.api, conversationId, this.messages, (err) =>
         this.showError(err && `Could not load messages: ${err.message}`),
       );
@@ -481,6 +485,22 @@
       status.title = role === "leader" ? "this tab holds the stream" : "stream shared by another tab";
       // Every (re)connect may follow a gap in which notifications were lost: read history again.
       if (state === "connected") this.sync.request();
+    }
+
+    // Screen readers hear others' new messages through the live region; the history shown on
+    // opening is not read out, and a catch-up of many is summed up rather than read one by one.
+    announce(msg) {
+      if (!this.sync.loaded || msg.senderId === this.user) return;
+      this.announced.push(msg);
+      if (this.announced.length > 1) return;
+      setTimeout(() => {
+        const batch = this.announced;
+        this.announced = [];
+        const last = batch[batch.length - 1];
+        const text = `${last.senderId}: ${last.text}`;
+        this.el.announce.textContent =
+          batch.length === 1 ? text : `${batch.length} new messages; the latest, ${text}`;
+      }, 0);
     }
 
     showError(message) {
