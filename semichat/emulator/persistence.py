@@ -6,8 +6,8 @@ So the backend process saves its state itself, through the AWS API against its o
 
 - every table (its key schema, indexes and items, from `DescribeTable` and `Scan`) and every
   queue (its name and settable attributes, from `ListQueues` and `GetQueueAttributes`, and the
-  bodies of the messages it holds, visible or in flight, read from moto's queue objects: the
-  API cannot read them without receiving them);
+  bodies of the messages it holds, visible or in flight, read from moto's queue objects
+  (`patches/held_messages.py`: the API cannot read them without receiving them);
 - into one file, `state.json`, written whole (a temporary file, then a rename), every
   `SAVE_EVERY_S` when anything changed, and at shutdown (SIGTERM, SIGINT, or the parent gone);
 - loaded at start, before the endpoint is announced, into tables created as they were.
@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from semichat.aws.clients import open_clients
+from semichat.emulator.patches.held_messages import held_messages
 from semichat.settings import Settings
 
 log = logging.getLogger("semichat.backend")
@@ -197,33 +198,8 @@ async def _queue(sqs: Any, url: str) -> dict[str, Any]:
     return {
         "name": name,
         "attributes": {k: v for k, v in attrs.items() if k in QUEUE_ATTRIBUTES},
-        "messages": _held_messages(name),
+        "messages": held_messages(name),
     }
-
-
-def _held_messages(queue_name: str) -> list[dict[str, Any]]:
-    """The messages moto holds for the queue (visible, delayed or in flight), as SendMessage
-    arguments; empty if moto's internals are not what this expects."""
-    try:
-        from moto.sqs.models import sqs_backends
-
-        for regions in sqs_backends.values():
-            for backend in regions.values():
-                queue = backend.queues.get(queue_name)
-                if queue is not None:
-                    return [_as_send(m) for m in list(queue._messages)]
-    except (ImportError, AttributeError):
-        pass
-    return []
-
-
-def _as_send(message: Any) -> dict[str, Any]:
-    send: dict[str, Any] = {"MessageBody": message.body}
-    if getattr(message, "group_id", None):
-        send["MessageGroupId"] = message.group_id
-    if getattr(message, "deduplication_id", None):
-        send["MessageDeduplicationId"] = message.deduplication_id
-    return send
 
 
 def _rewrite(value: Any, old: str, new: str) -> Any:
