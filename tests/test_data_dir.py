@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import pytest
 
 from semichat.aws.tables import USER_QUEUES, table_names
 from semichat.emulator.persistence import STATE_FILE, _rewrite, read_state, write_state
@@ -50,6 +51,7 @@ def history(base: str, user: str, conversation_id: str) -> list[str]:
     return [m["text"] for m in api(base, user, "GET", path)["messages"]]
 
 
+@pytest.mark.backend
 def test_serve_with_a_data_dir_keeps_history_queue_mappings_and_queues(tmp_path: Path) -> None:
     tag = uuid.uuid4().hex[:6]
     alice, bob = f"alice-{tag}", f"bob-{tag}"
@@ -91,6 +93,7 @@ def test_serve_with_a_data_dir_keeps_history_queue_mappings_and_queues(tmp_path:
         server.release()
 
 
+@pytest.mark.backend
 def test_serve_without_a_data_dir_says_its_data_is_in_memory() -> None:
     server = ChatServer(f"in-memory-{uuid.uuid4().hex[:6]}", ["--backend", "embedded"])
     try:
