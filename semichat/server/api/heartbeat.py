@@ -52,12 +52,19 @@ class HeartbeatResponse(EventSourceResponse):
         await super().send(data, id=id, event=event, retry=retry)
 
     async def _ping(self) -> None:
-        # Overrides aiohttp-sse 3.0's comment ping (a private method, so the version is pinned
-        # in tests/test_heartbeat.py); ending this task is what `wait()` reports as closed.
+        # Overrides aiohttp-sse 3.0's comment ping (a private method; pyproject pins the
+        # version) with the same loop and the same cost: one prebuilt write per interval, which
+        # 10,000 streams make every 10 s. Ending this task is what `wait()` reports as closed.
+        message = f"event: {HEARTBEAT_EVENT}{self._sep}data: {{}}{self._sep}{self._sep}".encode()
         while True:
             await asyncio.sleep(self._ping_interval)
+            if self.stalled:
+                continue
             try:
-                await self.send("{}", event=HEARTBEAT_EVENT)
-            except (ConnectionResetError, RuntimeError, TimeoutError):
-                # RuntimeError: writing after EOF; TimeoutError: `send` aborted the transport.
+                async with asyncio.timeout(self._send_timeout):
+                    await self.write(message)
+            except TimeoutError:
+                self._abort_transport()  # a stalled peer never drains: do not wait on it
                 break
+            except (ConnectionResetError, RuntimeError):
+                break  # RuntimeError: writing after EOF
