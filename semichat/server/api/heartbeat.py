@@ -52,9 +52,10 @@ class HeartbeatResponse(EventSourceResponse):
         await super().send(data, id=id, event=event, retry=retry)
 
     async def _ping(self) -> None:
-        # Overrides aiohttp-sse 3.0's comment ping (a private method; pyproject pins the
-        # version) with the same loop and the same cost: one prebuilt write per interval, which
-        # 10,000 streams make every 10 s. Ending this task is what `wait()` reports as closed.
+        # Overrides aiohttp-sse 3.0's comment ping (a private method, as are the fields used
+        # here: tests/test_heartbeat.py checks they exist) with the same loop and the same cost:
+        # one prebuilt write per interval, which 10,000 streams make every 10 s. Ending this
+        # task is what `wait()` reports as closed.
         message = f"event: {HEARTBEAT_EVENT}{self._sep}data: {{}}{self._sep}{self._sep}".encode()
         while True:
             await asyncio.sleep(self._ping_interval)
