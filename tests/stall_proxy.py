@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass, field
 
 STREAM_REQUEST = b"GET /api/chat/stream"
+REQUEST_STARTS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"HEAD ", b"OPTIONS ", b"PATCH ")
 CHUNK = 65536
 
 
@@ -147,8 +148,8 @@ class StallProxy:
     ) -> None:
         with contextlib.suppress(ConnectionError, asyncio.CancelledError):
             while data := await reader.read(CHUNK):
-                if from_client and not pair.stalled:
-                    # Each request on a kept-alive connection starts a chunk of its own here.
+                if from_client and not pair.stalled and data.startswith(REQUEST_STARTS):
+                    # A new request on a kept-alive connection (a body's chunk is not one).
                     pair.stream = data.startswith(STREAM_REQUEST)
                 if pair.stalled:
                     # Swallowed: neither side hears of it, and neither connection closes.
