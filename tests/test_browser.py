@@ -369,13 +369,16 @@ def test_message_text_is_never_html(server, context_factory, tag):
         expect(shown.locator(".chat-text")).to_have_text(text)
     assert page.locator("[data-testid=chat-message] img").count() == 0
     # A probe image that fails to load like the payload's: once its error event has fired, an
-    # onerror handler in the messages (rendered earlier) would have fired too.
-    page.evaluate(
-        """() => { const probe = new Image();
-                   probe.addEventListener("error", () => { window.probeFailed = true; });
-                   probe.src = "x"; }"""
+    # onerror handler in the messages (rendered earlier) would have fired too. Awaited inside
+    # one evaluate: `wait_for_function` re-evaluates its predicate with eval, which the page's
+    # CSP (no 'unsafe-eval') refuses whenever the first check comes too early (the test's one
+    # flake; microsoft/playwright#36986).
+    failed = page.evaluate(
+        """() => new Promise((resolve) => { const probe = new Image();
+                   probe.addEventListener("error", () => resolve(true));
+                   probe.src = "x"; })"""
     )
-    page.wait_for_function("window.probeFailed === true")
+    assert failed is True
     assert dialogs == []
 
 
