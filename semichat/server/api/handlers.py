@@ -24,6 +24,7 @@ from semichat.server.api.appkeys import (
     SEND_LIMITER,
     SETTINGS,
     STREAM_SLOTS,
+    USAGE,
 )
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
@@ -124,6 +125,9 @@ async def metrics(request: web.Request) -> web.Response:
             # Requests answered 503 because SQS refused the app, by cause (quota, throttled...),
             # and sends answered 503 after storing their message (`fanout`: retry to announce).
             "refusals": dict(request.app[REFUSALS].items()),
+            # Per "service:Operation": requests, DynamoDB units computed from item sizes, and
+            # latency buckets (`semichat/aws/usage.py`).
+            "backend": request.app[USAGE].snapshot(),
         }
     )
 

@@ -1,0 +1,124 @@
+"""Latency profiles: per "service:Operation", percentiles in ms, and draws from them.
+
+The format is the one `semichat calibrate` and `--faults latency=FILE` use (the `latency`
+branch writes them; this is a small loader of the same format until the two are unified):
+
+    {"format": "semichat-latency-profile/1", "source": "...",
+     "operations": {"sqs:SendMessage": {"percentiles_ms": {"50": 18.0, "99": 45.0}}, ...}}
+
+`sqs:ReceiveMessage.wake` is a long poll's wake-up after a message arrives. Without a profile
+the model takes one from a run's `results.json` (`backend.latency_ms`, counted by the server
+per operation, `semichat/aws/usage.py`), whose buckets give every percentile.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semichat.aws.usage import percentile_ms
+from semichat.model.inputs import ModelInputError
+
+FORMAT = "semichat-latency-profile/1"
+_RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A latency drawn by inverse transform: linear between the given percentiles, the
+    lowest taken as the minimum and the highest as the maximum (an assumption beyond them)."""
+
+    quantiles: tuple[float, ...]  # 0..1, ascending
+    values_ms: tuple[float, ...]
+
+    @classmethod
+    def from_percentiles(cls, percentiles: Mapping[str, float]) -> Distribution:
+        points = sorted((float(q) / 100, float(v)) for q, v in percentiles.items())
+        if not points:
+            raise ValueError("no percentiles")
+        qs = [0.0] + [q for q, _ in points] + [1.0]
+        vs = [points[0][1]] + [v for _, v in points] + [points[-1][1]]
+        return cls(tuple(qs), tuple(vs))
+
+    def draw(self, rng: random.Random) -> float:
+        u = rng.random()
+        i = max(1, bisect.bisect_left(self.quantiles, u))
+        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
+        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
+        return v0 if q1 == q0 else v0 + (v1 - v0) * (u - q0) / (q1 - q0)
+
+    def percentile(self, q: float) -> float:
+        i = max(1, bisect.bisect_left(self.quantiles, q / 100))
+        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
+        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
+        return v0 if q1 == q0 else v0 + (v1 - v0) * (q / 100 - q0) / (q1 - q0)
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    source: str
+    operations: Mapping[str, Distribution]
+
+    def require(self, operations: Iterable[str]) -> None:
+        missing = sorted(set(operations) - set(self.operations))
+        if missing:
+            raise ModelInputError(
+                f"latency profile {self.source!r} lacks operation {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+
+    def draw_s(self, operation: str, rng: random.Random) -> float:
+        return self.operations[operation].draw(rng) / 1000
+
+
+def load_profile(path: str | Path) -> LatencyProfile:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelInputError(f"latency profile {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelInputError(f"latency profile {path}: format is not {FORMAT!r}")
+    ops = {}
+    for name, body in doc.get("operations", {}).items():
+        try:
+            ops[name] = Distribution.from_percentiles(body["percentiles_ms"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelInputError(f"latency profile {path}: {name} has no percentiles_ms") from None
+    return LatencyProfile(str(doc.get("source", path)), ops)
+
+
+def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProfile:
+    """Per-operation latency from a run's counted buckets. The wake-up of a long poll is not
+    measured by the server (a poll's time is mostly its wait): unless a profile gives it, it
+    is taken as a DeleteMessage's round trip, one small SQS answer (an assumption)."""
+    latency = (results.get("backend") or {}).get("latency_ms") or {}
+    if not latency:
+        raise ModelInputError(f"run {source} has no per-operation latency (a server too old)")
+    ops = {}
+    for name, body in latency.items():
+        buckets = body["buckets"]
+        points = {str(q): percentile_ms(buckets, q) for q in _RUN_PERCENTILES}
+        ops[name] = Distribution.from_percentiles({q: v for q, v in points.items() if v})
+    wake = ops.get("sqs:DeleteMessage") or ops.get("sqs:DeleteMessageBatch")
+    if wake is not None:
+        ops.setdefault("sqs:ReceiveMessage.wake", wake)
+    return LatencyProfile(source, ops)
+
+
+def as_document(profile: LatencyProfile) -> dict[str, Any]:
+    """The profile in the file format (percentiles 50, 90, 99)."""
+    return {
+        "format": FORMAT,
+        "source": profile.source,
+        "operations": {
+            name: {
+                "percentiles_ms": {q: round(d.percentile(float(q)), 2) for q in ("50", "90", "99")}
+            }
+            for name, d in sorted(profile.operations.items())
+        },
+    }

@@ -1,0 +1,83 @@
+"""The simulated world shared by every strategy: the clock (SimPy), the backend's latency, and
+what was asked of it, counted by "service:Operation" as the server counts it
+(`semichat/aws/usage.py`), split into the users' share and the processes' own.
+
+SimPy (4.x, on PyPI and kept up) is chosen because its plain generator processes and stores
+read as the server's coroutines and queues do: no event loop of the project's own.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from semichat.model.inputs import Activity, Setup
+from semichat.model.profile import LatencyProfile
+
+# Per-process work (shard and instance dispatchers, heartbeats) scales with processes, not users.
+USER, PROCESS = "user", "process"
+# Sizes of the items semichat writes and reads, in bytes (DynamoDB's item-size rules,
+# `semichat/aws/capacity.py`), as measured in a run's counted units (docs/capacity.md).
+MESSAGE_ITEM_BYTES = 230
+
+
+@dataclass
+class Notice:
+    """One notification in a queue: which message, when its send started."""
+
+    message: int
+    conversation: int
+    sent_at: float
+    recipients: tuple[int, ...] = ()
+
+
+@dataclass
+class Tally:
+    requests: dict[str, Counter[str]] = field(
+        default_factory=lambda: {USER: Counter(), PROCESS: Counter()}
+    )
+    wire_s: list[float] = field(default_factory=list)
+    view_s: list[float] = field(default_factory=list)
+    polls_open: int = 0
+    polls_open_max: int = 0
+    in_flight_max: int = 0
+    read_units: float = 0.0
+    write_units: float = 0.0
+
+
+class World:
+    def __init__(
+        self, activity: Activity, setup: Setup, profile: LatencyProfile, seed: int = 1
+    ) -> None:
+        self.env = simpy.Environment()
+        self.rng = random.Random(seed)
+        self.activity = activity
+        self.setup = setup
+        self.profile = profile
+        self.tally = Tally()
+        # message id -> conversation's message count at its send: what a history page holds.
+        self.messages: list[int] = []
+        self.sending = True
+
+    def count(self, operation: str, share: str = USER, n: int = 1) -> None:
+        self.tally.requests[share][operation] += n
+
+    def call(self, operation: str, share: str = USER) -> Generator[Any, Any, None]:
+        """One backend request: counted, and its latency drawn from the profile."""
+        self.count(operation, share)
+        yield self.env.timeout(self.profile.draw_s(operation, self.rng))
+
+    def latency_s(self, operation: str) -> float:
+        return self.profile.draw_s(operation, self.rng)
+
+    def poll_opened(self) -> None:
+        self.tally.polls_open += 1
+        self.tally.polls_open_max = max(self.tally.polls_open_max, self.tally.polls_open)
+
+    def poll_closed(self) -> None:
+        self.tally.polls_open -= 1
