@@ -47,6 +47,8 @@ def backend_usage(lives: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[st
         for key, b in sorted(latency.items())
         if b  # operations only before the run (the server's own start) have no latency in it
     }
+    cpu = [end["cpu_s"] - start.get("cpu_s", 0.0) for start, end in lives if "cpu_s" in end]
+    out["server_cpu_s"] = round(sum(cpu), 3) if cpu else None
     out["dynamodb_read_units"] = round(sum(out["read_units"].values()), 3)
     out["dynamodb_write_units"] = round(sum(out["write_units"].values()), 3)
     return out

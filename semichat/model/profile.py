@@ -101,7 +101,9 @@ def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProf
         raise ModelInputError(f"run {source} has no per-operation latency (a server too old)")
     ops = {}
     for name, body in latency.items():
-        buckets = body["buckets"]
+        buckets = body.get("buckets") or {}
+        if not any(buckets.values()):
+            continue
         points = {str(q): percentile_ms(buckets, q) for q in _RUN_PERCENTILES}
         ops[name] = Distribution.from_percentiles({q: v for q, v in points.items() if v})
     wake = ops.get("sqs:DeleteMessage") or ops.get("sqs:DeleteMessageBatch")

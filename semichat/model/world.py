@@ -48,6 +48,21 @@ class Tally:
     in_flight_max: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
+    # The counts at the start of the measured window (`Window.measure_from_s`).
+    baseline: dict[str, Counter[str]] = field(default_factory=dict)
+    baseline_units: tuple[float, float] = (0.0, 0.0)
+    wire_from: int = 0
+    view_from: int = 0
+
+    def mark_baseline(self) -> None:
+        self.baseline = {share: Counter(c) for share, c in self.requests.items()}
+        self.baseline_units = (self.read_units, self.write_units)
+        self.wire_from, self.view_from = len(self.wire_s), len(self.view_s)
+
+    def measured(self, share: str) -> Counter[str]:
+        out = Counter(self.requests[share])
+        out.subtract(self.baseline.get(share, Counter()))
+        return out
 
 
 class World:
@@ -62,7 +77,9 @@ class World:
         self.tally = Tally()
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
-        self.sending = True
+        # Item sizes in bytes (set by the simulation from the items semichat writes).
+        self.message_bytes = 0
+        self.record_bytes = 0
 
     def count(self, operation: str, share: str = USER, n: int = 1) -> None:
         self.tally.requests[share][operation] += n

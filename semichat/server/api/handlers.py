@@ -114,6 +114,9 @@ async def metrics(request: web.Request) -> web.Response:
             # Which process answered: behind `serve --processes N` each has its own counters,
             # and whichever process takes the connection answers.
             "pid": os.getpid(),
+            # CPU seconds this process has used: per backend request, what the model's
+            # servers-needed figure is sized by (docs/capacity.md).
+            "cpu_s": round(time.process_time(), 3),
             "sqs": request.app[COUNTERS].snapshot(),
             "limits": {
                 **request.app[LIMIT_COUNTERS].snapshot(),

@@ -1,0 +1,66 @@
+"""`semichat model`: the capacity model of one configuration, or of a measured run beside it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from semichat.cli.help import add_command
+
+DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "model" / "profiles" / "embedded.json"
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = add_command(sub, "model")
+    p.add_argument("--routing", default="per_user_queue", help="the strategy modelled")
+    p.add_argument("--users", type=int, default=1000, help="users connected at once")
+    p.add_argument("--conversation-size", type=int, default=3, help="participants (default 3)")
+    p.add_argument(
+        "--send-interval", type=float, default=2.0, help="seconds between a user's sends"
+    )
+    p.add_argument("--tabs", type=int, default=1, help="tabs (streams) per user")
+    p.add_argument(
+        "--connected-hours", type=float, default=8.0, help="hours a day each user is connected"
+    )
+    p.add_argument("--reconnects-per-hour", type=float, default=0.0, help="per connected user")
+    p.add_argument("--shards", type=int, default=4, help="shared queues of `sharded`")
+    p.add_argument(
+        "--profile",
+        help="a latency profile (semichat-latency-profile/1); default: the embedded backend's, "
+        "measured, or with --validate the run's own",
+    )
+    p.add_argument(
+        "--validate",
+        metavar="RUN_DIR",
+        help="model a measured run's configuration and print model | measured | ratio",
+    )
+    p.add_argument("--replications", type=int, default=5, help="seeds averaged by --validate")
+    p.set_defaults(func=model_command)
+
+
+def model_command(args: argparse.Namespace) -> int:
+    from semichat.model.inputs import Activity, ModelInputError, Setup
+    from semichat.model.profile import load_profile
+    from semichat.model.report import format_estimate
+    from semichat.model.scale import estimate
+    from semichat.model.validation import format_rows, validate
+
+    profile = load_profile(args.profile) if args.profile else None
+    if args.validate:
+        if args.replications < 1:
+            raise ModelInputError(f"replications must be at least 1, not {args.replications}")
+        print(format_rows(validate(args.validate, profile, args.replications)))
+        return 0
+    activity = Activity(
+        users=args.users,
+        conversation_size=args.conversation_size,
+        send_interval_s=args.send_interval,
+        tabs=args.tabs,
+        connected_hours_per_day=args.connected_hours,
+        reconnects_per_hour=args.reconnects_per_hour,
+    )
+    setup = Setup(routing=args.routing, shards=args.shards)
+    activity.check()
+    setup.check()
+    print(format_estimate(estimate(activity, setup, profile or load_profile(DEFAULT_PROFILE))))
+    return 0
