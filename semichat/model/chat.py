@@ -17,6 +17,7 @@ from typing import Any
 import simpy
 
 from semichat.aws.capacity import item_size, read_units, write_units
+from semichat.model.profile import HTTP_HISTORY
 from semichat.model.world import Notice, World
 
 INITIAL_HISTORY = 50  # loadgen/view.py
@@ -72,8 +73,12 @@ class Tab:
             yield self.dirty
             self.dirty = w.env.event()
             limit = CATCH_UP_FIRST_PAGE if self.loaded else INITIAL_HISTORY
+            u = w.rng.random()
+            overhead = w.profile.overhead_s(HTTP_HISTORY, w.rng, u)
+            yield w.env.timeout(overhead / 2)
             asked = w.env.now
-            yield from history_read(w, self.conversation)
+            yield from history_read(w, self.conversation, u)
+            yield w.env.timeout(overhead / 2)
             # A strongly consistent read shows what was committed before it was asked.
             read_at = asked
             page = [m for m in self.conversation.stored if m[1] <= read_at][-(limit + 1) :]
@@ -87,16 +92,20 @@ class Tab:
             self.loaded = True
 
 
-def history_read(world: World, conversation: Conversation) -> Generator[Any, Any, None]:
-    yield from participants(world, conversation)
-    yield from world.call("dynamodb:Query")
+def history_read(
+    world: World, conversation: Conversation, u: float | None = None
+) -> Generator[Any, Any, None]:
+    yield from participants(world, conversation, u)
+    yield from world.call("dynamodb:Query", u=u)
 
 
-def participants(world: World, conversation: Conversation) -> Generator[Any, Any, None]:
+def participants(
+    world: World, conversation: Conversation, u: float | None = None
+) -> Generator[Any, Any, None]:
     # Cached once answered, not single-flight: requests that start together all read it.
     if not conversation.participants_cached:
         world.tally.read_units += 1
-        yield from world.call("dynamodb:GetItem")
+        yield from world.call("dynamodb:GetItem", u=u)
         conversation.participants_cached = True
 
 

@@ -6,7 +6,10 @@ branch writes them; this is a small loader of the same format until the two are 
     {"format": "semichat-latency-profile/1", "source": "...",
      "operations": {"sqs:SendMessage": {"percentiles_ms": {"50": 18.0, "99": 45.0}}, ...}}
 
-`sqs:ReceiveMessage.wake` is a long poll's wake-up after a message arrives. Without a profile
+`sqs:ReceiveMessage.wake` is a long poll's wake-up after a message arrives. Optional `http:`
+entries (`HTTP_SEND`, `HTTP_HISTORY`) give a client's request time beyond the backend calls
+inside it (the client, the network, the server's own handling), measured from a run
+(`semichat/model/overheads.py`); without them it is taken as nothing. Without a profile
 the model takes one from a run's `results.json` (`backend.latency_ms`, counted by the server
 per operation, `semichat/aws/usage.py`), whose buckets give every percentile.
 """
@@ -25,6 +28,8 @@ from semichat.aws.usage import percentile_ms
 from semichat.model.inputs import ModelInputError
 
 FORMAT = "semichat-latency-profile/1"
+HTTP_SEND = "http:POST /api/chat/send"
+HTTP_HISTORY = "http:GET /api/chat/history"
 _RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 
 
@@ -45,8 +50,9 @@ class Distribution:
         vs = [points[0][1]] + [v for _, v in points] + [points[-1][1]]
         return cls(tuple(qs), tuple(vs))
 
-    def draw(self, rng: random.Random) -> float:
-        u = rng.random()
+    def draw(self, rng: random.Random, u: float | None = None) -> float:
+        """A draw at quantile `u` (given: requests whose parts are slow together), else random."""
+        u = rng.random() if u is None else u
         i = max(1, bisect.bisect_left(self.quantiles, u))
         q0, q1 = self.quantiles[i - 1], self.quantiles[i]
         v0, v1 = self.values_ms[i - 1], self.values_ms[i]
@@ -72,8 +78,13 @@ class LatencyProfile:
                 + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
             )
 
-    def draw_s(self, operation: str, rng: random.Random) -> float:
-        return self.operations[operation].draw(rng) / 1000
+    def draw_s(self, operation: str, rng: random.Random, u: float | None = None) -> float:
+        return self.operations[operation].draw(rng, u) / 1000
+
+    def overhead_s(self, request: str, rng: random.Random, u: float | None = None) -> float:
+        """An HTTP request's time beyond its backend calls (`http:` entries), 0 without one."""
+        found = self.operations.get(request)
+        return 0.0 if found is None else found.draw(rng, u) / 1000
 
 
 def load_profile(path: str | Path) -> LatencyProfile:

@@ -100,39 +100,47 @@ class Router:
         self.known.add(user)
         done.succeed()
 
-    def publish(self, members: tuple[int, ...], notice: Notice) -> Generator[Any, Any, None]:
+    def publish(
+        self, members: tuple[int, ...], notice: Notice, u: float | None = None
+    ) -> Generator[Any, Any, None]:
         w = self.world
         if self.routing in PER_USER:
-            sends = [w.env.process(self._send_to_user(u, notice)) for u in members]
+            sends = [w.env.process(self._send_to_user(m, notice, u)) for m in members]
         elif self.routing == "sharded":
             by_shard: dict[int, list[int]] = {}
-            for u in members:
-                by_shard.setdefault(shard_of(u, w.setup.shards), []).append(u)
+            for m in members:
+                by_shard.setdefault(shard_of(m, w.setup.shards), []).append(m)
             sends = [
-                w.env.process(self._send_shared(self.queues[s], notice, tuple(us)))
+                w.env.process(self._send_shared(self.queues[s], notice, tuple(us), u))
                 for s, us in by_shard.items()
             ]
         else:
-            lookups = [w.env.process(self._registry_lookup()) for _ in members]
+            lookups = [w.env.process(self._registry_lookup(u)) for _ in members]
             yield simpy.AllOf(w.env, lookups)
-            held = tuple(u for u in members if u in self.registered)
-            sends = [w.env.process(self._send_shared(self.queues["instance"], notice, held))]
+            held = tuple(m for m in members if m in self.registered)
+            sends = [w.env.process(self._send_shared(self.queues["instance"], notice, held, u))]
         yield simpy.AllOf(w.env, sends)
 
-    def _registry_lookup(self) -> Generator[Any, Any, None]:
+    def _registry_lookup(self, u: float | None) -> Generator[Any, Any, None]:
         self.world.tally.read_units += 1
-        yield from self.world.call("dynamodb:Query")
+        yield from self.world.call("dynamodb:Query", u=u)
 
-    def _send_to_user(self, user: int, notice: Notice) -> Generator[Any, Any, None]:
+    def _send_to_user(
+        self, user: int, notice: Notice, u: float | None = None
+    ) -> Generator[Any, Any, None]:
         yield from self.queue_url(user)
-        yield from self.world.call("sqs:SendMessage")
+        yield from self.world.call("sqs:SendMessage", u=u)
         self.queues[user].put(notice)
         self._note_depth(self.queues[user])
 
     def _send_shared(
-        self, queue: simpy.Store, notice: Notice, recipients: tuple[int, ...]
+        self,
+        queue: simpy.Store,
+        notice: Notice,
+        recipients: tuple[int, ...],
+        u: float | None = None,
     ) -> Generator[Any, Any, None]:
-        yield from self.world.call("sqs:SendMessage")
+        yield from self.world.call("sqs:SendMessage", u=u)
         queue.put(Notice(notice.message, notice.conversation, notice.sent_at, recipients))
         self._note_depth(queue)
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from semichat.model.chat import Conversation, GroupCommit, Tab, message_item_bytes, participants
 from semichat.model.inputs import PER_USER, Activity, Setup
-from semichat.model.profile import LatencyProfile
+from semichat.model.profile import HTTP_SEND, LatencyProfile
 from semichat.model.routes import OPERATIONS, Router
 from semichat.model.world import Notice, Tally, World
 
@@ -112,12 +112,20 @@ def _send(
     """`ChatService.send`: participants, the transaction, the fan-out, the mark."""
     env = world.env
     started = env.now
-    yield from participants(world, conversation)
+    # The request's time beyond its backend calls, half before them and half after.
+    # One quantile for the whole request: on a loaded machine a request's parts are slow
+    # together (independent draws would thin the tail and widen the median of their sum).
+    u = world.rng.random()
+    overhead = world.profile.overhead_s(HTTP_SEND, world.rng, u)
+    yield env.timeout(overhead / 2)
+    yield from participants(world, conversation, u)
     world.tally.write_units += 2 * 2  # message and record, transactional
-    yield from world.call("dynamodb:TransactWriteItems")
+    yield from world.call("dynamodb:TransactWriteItems", u=u)
     message = len(world.messages)
     world.messages.append(message)
     conversation.stored.append((message, env.now, started))
     notice = Notice(message, id(conversation), started)
-    yield from router.publish(conversation.members, notice)
+    yield from router.publish(conversation.members, notice, u)
     yield marks.submit()
+    yield env.timeout(overhead / 2)
+    world.tally.send_s.append(env.now - started)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 
 from semichat.harness.run_record import resolve_run_dir
 from semichat.model.inputs import Activity, ModelInputError, Setup
+from semichat.model.overheads import send_times_ms, with_overheads
 from semichat.model.profile import LatencyProfile, profile_from_results
 from semichat.model.simulation import Window, simulate
 from semichat.model.world import PROCESS, USER
@@ -67,10 +69,14 @@ def validate(
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
     profile = profile or profile_from_results(results, str(path))
+    # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
+    first = simulate(activity, setup, profile, window, seed=0)
+    profile = with_overheads(profile, path, first.tally.send_s)
     counts: Counter[str] = Counter()
     units = np.zeros(2)
     wire: list[float] = []
     view: list[float] = []
+    send: list[float] = []
     sends = 0
     for seed in range(1, replications + 1):
         sim = simulate(activity, setup, profile, window, seed)
@@ -79,10 +85,12 @@ def validate(
         units += (sim.tally.read_units, sim.tally.write_units)
         wire += sim.tally.wire_s
         view += sim.tally.view_s
+        send += sim.tally.send_s
         sends += sim.sends
     backend = results["backend"]
     measured = backend["requests"]
     rows = [Row("sends", sends / replications, results.get("sends", {}).get("attempted"))]
+    rows.append(Row("send p50 (ms)", _p(send, 50), _p(send_times_ms(path) / 1000, 50)))
     for op in sorted(set(counts) | set(measured)):
         rows.append(Row(op, counts[op] / replications, measured.get(op, 0)))
     rows.append(Row("dynamodb read units", units[0] / replications, backend["dynamodb_read_units"]))
@@ -95,6 +103,10 @@ def validate(
             model = float(np.percentile(np.array(samples) * 1000, q)) if samples else float("nan")
             rows.append(Row(f"{level} p{q} (ms)", model, got.get(f"p{q}")))
     return rows
+
+
+def _p(seconds: Sequence[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000, q)) if len(seconds) else float("nan")
 
 
 def format_rows(rows: list[Row]) -> str:

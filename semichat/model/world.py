@@ -43,6 +43,7 @@ class Tally:
     )
     wire_s: list[float] = field(default_factory=list)
     view_s: list[float] = field(default_factory=list)
+    send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
     polls_open: int = 0
     polls_open_max: int = 0
     in_flight_max: int = 0
@@ -84,10 +85,13 @@ class World:
     def count(self, operation: str, share: str = USER, n: int = 1) -> None:
         self.tally.requests[share][operation] += n
 
-    def call(self, operation: str, share: str = USER) -> Generator[Any, Any, None]:
-        """One backend request: counted, and its latency drawn from the profile."""
+    def call(
+        self, operation: str, share: str = USER, u: float | None = None
+    ) -> Generator[Any, Any, None]:
+        """One backend request: counted, and its latency drawn from the profile (at quantile
+        `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
-        yield self.env.timeout(self.profile.draw_s(operation, self.rng))
+        yield self.env.timeout(self.profile.draw_s(operation, self.rng, u))
 
     def latency_s(self, operation: str) -> float:
         return self.profile.draw_s(operation, self.rng)

@@ -1,0 +1,102 @@
+"""The capacity model (`semichat/model/`): its inputs refused in one line, its scaling from one
+process's sample checked, and its units and requests against a measured run's counted ones."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from semichat.cli import main
+from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
+from semichat.model.profile import LatencyProfile, as_document, load_profile
+from semichat.model.scale import estimate, sample_run
+from semichat.model.validation import validate
+from semichat.model.world import USER
+
+DATA = Path(__file__).parent / "data" / "capacity"
+RUN = DATA / "per_user_queue-100"
+PROFILE = Path(__file__).resolve().parents[1] / "semichat" / "model" / "profiles" / "embedded.json"
+
+
+@pytest.fixture(scope="module")
+def profile() -> LatencyProfile:
+    return load_profile(PROFILE)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--users", "-5"], "users must be at least 1, not -5"),
+        (["--routing", "carrier-pigeon"], "unknown strategy 'carrier-pigeon'"),
+        (["--send-interval", "0"], "send interval must be > 0 s"),
+    ],
+)
+def test_an_input_out_of_range_is_refused_in_one_line_naming_it(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", *argv])
+    message = str(exit_.value.code)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_a_profile_without_an_operation_the_strategy_uses_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(PROFILE.read_text())
+    del doc["operations"]["sqs:DeleteMessageBatch"]
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", "--routing", "sharded", "--users", "30", "--profile", str(path)])
+    assert "lacks operation sqs:DeleteMessageBatch" in str(exit_.value.code)
+
+
+def test_a_profile_written_out_loads_back(tmp_path: Path, profile: LatencyProfile) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(as_document(profile)))
+    again = load_profile(path)
+    assert set(again.operations) == set(profile.operations)
+
+
+@pytest.mark.parametrize("routing", ["per_user_queue", "sharded", "instance"])
+def test_twice_the_sample_causes_twice_the_user_requests(
+    routing: str, profile: LatencyProfile
+) -> None:
+    """The scaling rule: requests the users cause grow with the users (within 5 %), so one
+    process's sample stands for many."""
+    setup, limits = Setup(routing=routing), ProcessLimits()
+    rates = []
+    for n in (150, 300):
+        sim = sample_run(Activity(users=n, send_interval_s=20), setup, profile, limits, n)
+        window = sim.window.end_s - sim.window.measure_from_s
+        rates.append(sum(sim.tally.measured(USER).values()) / window)
+    assert rates[1] == pytest.approx(2 * rates[0], rel=0.05)
+
+
+def test_a_million_users_need_a_thousand_per_user_queue_processes(
+    profile: LatencyProfile,
+) -> None:
+    e = estimate(Activity(users=1_000_000, send_interval_s=600), Setup(), profile)
+    assert e.processes == 1000
+    assert e.queues == 1_000_000
+    assert e.first_limit is not None and e.first_limit.users_at == 1000
+    assert e.monthly["dollars"] > 0
+
+
+def test_the_model_counts_a_measured_runs_units_and_requests_within_5_percent() -> None:
+    """A committed 100-user run (per_user_queue, embedded backend: its results.json trimmed to
+    what validation reads). DynamoDB units are counted by the server from item sizes and read
+    consistency (`semichat/aws/usage.py`); the model prices the same reads and writes."""
+    rows = {r.figure: r for r in validate(RUN, replications=3)}
+    for figure in (
+        "dynamodb read units",
+        "dynamodb write units",
+        "dynamodb:TransactWriteItems",
+        "dynamodb:Query",
+        "sqs:SendMessage",
+        "sqs:DeleteMessage",
+    ):
+        ratio = rows[figure].ratio
+        assert ratio is not None and abs(ratio - 1) <= 0.05, (figure, ratio)
