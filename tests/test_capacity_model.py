@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from semichat.cli import main
-from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
+from semichat.model.inputs import Activity, ProcessLimits, Setup
 from semichat.model.profile import LatencyProfile, as_document, load_profile
 from semichat.model.scale import estimate, sample_run
 from semichat.model.validation import validate

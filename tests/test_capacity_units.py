@@ -71,3 +71,17 @@ def test_a_runs_usage_is_the_difference_of_two_reads_summed_over_lives() -> None
     assert usage["requests"] == {"dynamodb:Query": 3 + 4}
     assert usage["dynamodb_read_units"] == 3.0 + 8.0
     assert usage["latency_ms"]["dynamodb:Query"]["buckets"] == {"5": 7}
+
+
+def test_a_long_polls_wake_up_is_timed_from_the_message_that_woke_it() -> None:
+    import time
+
+    from semichat.aws.usage import _wake_ms
+
+    now = time.time()
+    woke = {"Messages": [{"Attributes": {"SentTimestamp": str(int((now - 0.05) * 1000))}}]}
+    wake = _wake_ms(woke, asked_at=now - 10)
+    assert wake is not None and 40 <= wake <= 1000
+    # A message that was waiting before the poll was asked did not wake it.
+    assert _wake_ms(woke, asked_at=now) is None
+    assert _wake_ms({}, asked_at=now - 10) is None

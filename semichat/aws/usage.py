@@ -91,14 +91,27 @@ class BackendUsage:
         }
 
 
+def _wake_ms(parsed: Mapping[str, Any], asked_at: float) -> float | None:
+    """A long poll's wake-up: from the first message's arrival (its `SentTimestamp`) to the
+    answer, when the message arrived while the poll waited (not one that waited for it)."""
+    sent = [
+        int(m["Attributes"]["SentTimestamp"])
+        for m in parsed.get("Messages", [])
+        if "SentTimestamp" in m.get("Attributes", {})
+    ]
+    if not sent or min(sent) / 1000 <= asked_at:
+        return None
+    return max(0.0, time.time() * 1000 - min(sent))
+
+
 def watch(client: Any, service: str, usage: BackendUsage) -> None:
     """Count every call `client` makes into `usage` (botocore's before/after-call events)."""
 
     def started(params: Mapping[str, Any], context: dict[str, Any], **_: Any) -> None:
-        context[_CONTEXT_KEY] = (time.perf_counter(), params)
+        context[_CONTEXT_KEY] = (time.perf_counter(), params, time.time())
 
     def answered(parsed: Mapping[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
-        t0, params = context.pop(_CONTEXT_KEY, (None, {}))
+        t0, params, wall = context.pop(_CONTEXT_KEY, (None, {}, 0.0))
         if t0 is None:
             return
         ms = (time.perf_counter() - t0) * 1000
@@ -107,6 +120,10 @@ def watch(client: Any, service: str, usage: BackendUsage) -> None:
         key = f"{service}:{operation}"
         if operation == "ReceiveMessage" and not failed:
             key += ".messages" if parsed.get("Messages") else ".empty"
+            wake = _wake_ms(parsed, wall)
+            if wake is not None:
+                wakes = usage.latency_ms.setdefault(f"{service}:ReceiveMessage.wake", Counter())
+                wakes[bucket_label(wake)] += 1
         reads = writes = 0.0
         if service == "dynamodb" and not failed:
             reads = response_read_units(operation, params, parsed)

@@ -73,7 +73,7 @@ class Tab:
             yield self.dirty
             self.dirty = w.env.event()
             limit = CATCH_UP_FIRST_PAGE if self.loaded else INITIAL_HISTORY
-            u = w.rng.random()
+            u = w.quantile()
             overhead = w.profile.overhead_s(HTTP_HISTORY, w.rng, u)
             yield w.env.timeout(overhead / 2)
             asked = w.env.now
@@ -82,7 +82,7 @@ class Tab:
             # A strongly consistent read shows what was committed before it was asked.
             read_at = asked
             page = [m for m in self.conversation.stored if m[1] <= read_at][-(limit + 1) :]
-            w.tally.read_units += read_units([w.message_bytes] * len(page), consistent=True)
+            w.units("dynamodb:Query", read=read_units([w.message_bytes] * len(page), True))
             for message, _, sent_at in page:
                 if message not in self.seen:
                     self.seen.add(message)
@@ -104,7 +104,7 @@ def participants(
 ) -> Generator[Any, Any, None]:
     # Cached once answered, not single-flight: requests that start together all read it.
     if not conversation.participants_cached:
-        world.tally.read_units += 1
+        world.units("dynamodb:GetItem", read=1)
         yield from world.call("dynamodb:GetItem", u=u)
         conversation.participants_cached = True
 
@@ -129,7 +129,8 @@ class GroupCommit:
         self.busy = True
         while self.pending:
             batch, self.pending = self.pending[:MARKS_PER_BATCH], self.pending[MARKS_PER_BATCH:]
-            self.world.tally.write_units += len(batch) * write_units(self.world.record_bytes)
+            units = len(batch) * write_units(self.world.record_bytes)
+            self.world.units("dynamodb:BatchWriteItem", write=units)
             yield from self.world.call("dynamodb:BatchWriteItem")
             for done in batch:
                 done.succeed()

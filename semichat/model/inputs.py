@@ -73,6 +73,9 @@ class Setup:
     shards: int = 4
     wait_seconds: float = 20.0
     registry_refresh_s: float = 30.0
+    # User ids are this prefix and the user's number (a run's are `<run_tag>-w0-u<n>`): which
+    # shard a user hashes to depends on its id.
+    id_prefix: str = "u"
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:

@@ -12,8 +12,10 @@ minus the modelled backend time of the same request (never below zero).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,13 +30,39 @@ PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 _LOCUST_COLUMNS = {"50": "50%", "75": "75%", "90": "90%", "95": "95%", "99": "99%"}
 
 
-def send_times_ms(run_dir: Path) -> np.ndarray:
-    """Each acknowledged send's time as its client saw it."""
+CLIENT_FILE = "client_percentiles.json"
+
+
+def _sends(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Each acknowledged send's start (s since the run's start) and time as its client saw it."""
     from semichat.harness.run_record import read_run
 
     events = read_run(run_dir).events
+    starts = events.loc[events["type"] == "run", "t"]
+    t0 = float(starts.min()) if len(starts) else float(events["t"].min())
     sends = events[(events["type"] == "send") & events["ackedAt"].notna()]
-    return ((sends["ackedAt"] - sends["t"]) * 1000).to_numpy(dtype=float)
+    took = ((sends["ackedAt"] - sends["t"]) * 1000).to_numpy(dtype=float)
+    return (sends["t"] - t0).to_numpy(dtype=float), took
+
+
+def send_times_ms(run_dir: Path) -> np.ndarray:
+    return _sends(run_dir)[1]
+
+
+def slowness_trace(run_dir: Path) -> tuple[list[float], list[float]]:
+    """The run's slowness over time: each send's start and the rank (0..1) of its client time
+    among all the run's sends. On a shared machine requests are slow together (stalls of the
+    whole machine), which independent draws do not reproduce: replayed, they are."""
+    kept = run_dir / CLIENT_FILE
+    if kept.is_file():
+        pairs = json.loads(kept.read_text()).get("trace", [])
+        return [float(t) for t, _ in pairs], [float(u) for _, u in pairs]
+    if not (run_dir / "events").is_dir():
+        return [], []
+    starts, took = _sends(run_dir)
+    order = np.argsort(starts)
+    ranks = (np.argsort(np.argsort(took)) + 0.5) / max(1, len(took))
+    return [float(starts[i]) for i in order], [float(ranks[i]) for i in order]
 
 
 def history_percentiles_ms(run_dir: Path) -> dict[str, float]:
@@ -49,6 +77,21 @@ def history_percentiles_ms(run_dir: Path) -> dict[str, float]:
     return {}
 
 
+def client_percentiles(run_dir: Path) -> dict[str, Any]:
+    """Sends' and history reads' client times by percentile: from the run's events and
+    Locust's statistics, or from `client_percentiles.json` (what `records.keep` keeps)."""
+    kept = run_dir / CLIENT_FILE
+    if kept.is_file():
+        return dict(json.loads(kept.read_text()))
+    sends = send_times_ms(run_dir) if (run_dir / "events").is_dir() else np.array([])
+    times, ranks = slowness_trace(run_dir)
+    return {
+        "send": {str(q): float(np.percentile(sends, q)) for q in PERCENTILES} if len(sends) else {},
+        "history": history_percentiles_ms(run_dir),
+        "trace": [[round(t, 3), round(u, 4)] for t, u in zip(times, ranks, strict=True)],
+    }
+
+
 def _difference(client: dict[str, float], backend: Distribution) -> Distribution | None:
     points = {q: max(0.0, v - backend.percentile(float(q))) for q, v in client.items()}
     return Distribution.from_percentiles(points) if points else None
@@ -59,19 +102,17 @@ def with_overheads(
 ) -> LatencyProfile:
     """`profile` with the run's `http:` overheads added (those it already has are kept)."""
     ops = dict(profile.operations)
-    sends = send_times_ms(run_dir)
-    if HTTP_SEND not in ops and len(sends) and len(modelled_send_s):
-        client = {str(q): float(np.percentile(sends, q)) for q in PERCENTILES}
+    client = client_percentiles(run_dir)
+    if HTTP_SEND not in ops and client["send"] and len(modelled_send_s):
         modelled = np.array(modelled_send_s) * 1000
         backend = Distribution.from_percentiles(
             {str(q): float(np.percentile(modelled, q)) for q in PERCENTILES}
         )
-        found = _difference(client, backend)
+        found = _difference(client["send"], backend)
         if found is not None:
             ops[HTTP_SEND] = found
-    history = history_percentiles_ms(run_dir)
-    if HTTP_HISTORY not in ops and history and "dynamodb:Query" in ops:
-        found = _difference(history, ops["dynamodb:Query"])
+    if HTTP_HISTORY not in ops and client["history"] and "dynamodb:Query" in ops:
+        found = _difference(client["history"], ops["dynamodb:Query"])
         if found is not None:
             ops[HTTP_HISTORY] = found
     return LatencyProfile(profile.source, ops)

@@ -104,9 +104,9 @@ def load_profile(path: str | Path) -> LatencyProfile:
 
 
 def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProfile:
-    """Per-operation latency from a run's counted buckets. The wake-up of a long poll is not
-    measured by the server (a poll's time is mostly its wait): unless a profile gives it, it
-    is taken as a DeleteMessage's round trip, one small SQS answer (an assumption)."""
+    """Per-operation latency from a run's counted buckets. A long poll's wake-up is measured by
+    the server from each received message's `SentTimestamp` (`aws/usage.py`); a run made
+    before it was counted takes a DeleteMessage's round trip instead (an assumption)."""
     latency = (results.get("backend") or {}).get("latency_ms") or {}
     if not latency:
         raise ModelInputError(f"run {source} has no per-operation latency (a server too old)")
@@ -123,15 +123,26 @@ def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProf
     return LatencyProfile(source, ops)
 
 
-def as_document(profile: LatencyProfile) -> dict[str, Any]:
-    """The profile in the file format (percentiles 50, 90, 99)."""
+def merged_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several runs' latency buckets added up, per operation (one profile from many runs)."""
+    merged: dict[str, dict[str, int]] = {}
+    for r in results:
+        for name, body in ((r.get("backend") or {}).get("latency_ms") or {}).items():
+            into = merged.setdefault(name, {})
+            for edge, n in (body.get("buckets") or {}).items():
+                into[edge] = into.get(edge, 0) + int(n)
+    return {"backend": {"latency_ms": {k: {"buckets": v} for k, v in merged.items()}}}
+
+
+def as_document(
+    profile: LatencyProfile, percentiles: Iterable[str] = ("50", "90", "99")
+) -> dict[str, Any]:
+    """The profile in the file format."""
     return {
         "format": FORMAT,
         "source": profile.source,
         "operations": {
-            name: {
-                "percentiles_ms": {q: round(d.percentile(float(q)), 2) for q in ("50", "90", "99")}
-            }
+            name: {"percentiles_ms": {q: round(d.percentile(float(q)), 2) for q in percentiles}}
             for name, d in sorted(profile.operations.items())
         },
     }

@@ -15,7 +15,7 @@
 
 from __future__ import annotations
 
-import zlib
+import hashlib
 from collections.abc import Generator
 from typing import Any
 
@@ -51,8 +51,10 @@ OPERATIONS = {
 }
 
 
-def shard_of(user: int, shards: int) -> int:
-    return zlib.crc32(str(user).encode()) % shards
+def shard_of(user_id: str, shards: int) -> int:
+    # As `routing/sharded.py` does (sha256): a linear hash such as CRC-32 of consecutive ids
+    # lands a conversation's members on too many shards.
+    return int.from_bytes(hashlib.sha256(user_id.encode()).digest()[:8], "big") % shards
 
 
 class Router:
@@ -91,10 +93,10 @@ class Router:
         if self.routing == "preprovisioned":
             yield from w.call("sqs:GetQueueUrl")
         else:
-            w.tally.read_units += 1
+            w.units("dynamodb:GetItem", read=1)
             yield from w.call("dynamodb:GetItem")
             yield from w.call("sqs:CreateQueue")
-            w.tally.write_units += 1
+            w.units("dynamodb:PutItem", write=1)
             yield from w.call("dynamodb:PutItem")
         self.queues.setdefault(user, simpy.Store(w.env))
         self.known.add(user)
@@ -109,7 +111,8 @@ class Router:
         elif self.routing == "sharded":
             by_shard: dict[int, list[int]] = {}
             for m in members:
-                by_shard.setdefault(shard_of(m, w.setup.shards), []).append(m)
+                shard = shard_of(f"{w.setup.id_prefix}{m}", w.setup.shards)
+                by_shard.setdefault(shard, []).append(m)
             sends = [
                 w.env.process(self._send_shared(self.queues[s], notice, tuple(us), u))
                 for s, us in by_shard.items()
@@ -122,7 +125,7 @@ class Router:
         yield simpy.AllOf(w.env, sends)
 
     def _registry_lookup(self, u: float | None) -> Generator[Any, Any, None]:
-        self.world.tally.read_units += 1
+        self.world.units("dynamodb:Query", read=1)
         yield from self.world.call("dynamodb:Query", u=u)
 
     def _send_to_user(
@@ -193,7 +196,7 @@ class Router:
         self.tabs.pop(user, None)
         if self.routing == "instance" and user in self.registered:
             self.registered.discard(user)
-            self.world.tally.write_units += 1
+            self.world.units("dynamodb:DeleteItem", write=1)
             yield from self.world.call("dynamodb:DeleteItem")
 
     def _dispatcher(self, queue: simpy.Store) -> Generator[Any, Any, None]:
@@ -215,6 +218,6 @@ class Router:
         while True:
             yield w.env.timeout(w.setup.registry_refresh_s)
             n = len(self.registered)
-            w.tally.write_units += n
+            w.units("dynamodb:BatchWriteItem", write=n)
             # BatchWriteItem bills per item; requests per 25 items, a user's share each.
             w.count("dynamodb:BatchWriteItem", "user", -(-n // REGISTRY_BATCH))

@@ -40,12 +40,20 @@ class SimulationResult:
 
 
 def simulate(
-    activity: Activity, setup: Setup, profile: LatencyProfile, window: Window, seed: int = 1
+    activity: Activity,
+    setup: Setup,
+    profile: LatencyProfile,
+    window: Window,
+    seed: int = 1,
+    trace: tuple[list[float], list[float]] | None = None,
 ) -> SimulationResult:
+    """`trace`: a run's slowness over time (`overheads.slowness_trace`), replayed."""
     activity.check()
     setup.check()
     profile.require(OPERATIONS[setup.routing])
     world = World(activity, setup, profile, seed)
+    if trace is not None:
+        world.trace = trace
     world.message_bytes = message_item_bytes()
     world.record_bytes = RECORD_BYTES
     router = Router(world)
@@ -83,7 +91,7 @@ def _user(
     # creates its conversation, the others wait for it (`ChatUser.join_conversation`).
     yield env.timeout(window.spawn_s * user / a.users)
     if user == conversation.members[0]:
-        world.tally.write_units += 1
+        world.units("dynamodb:PutItem", write=1)
         yield from world.call("dynamodb:PutItem")
         conversation.ready.succeed()
     yield conversation.ready
@@ -115,11 +123,11 @@ def _send(
     # The request's time beyond its backend calls, half before them and half after.
     # One quantile for the whole request: on a loaded machine a request's parts are slow
     # together (independent draws would thin the tail and widen the median of their sum).
-    u = world.rng.random()
+    u = world.quantile()
     overhead = world.profile.overhead_s(HTTP_SEND, world.rng, u)
     yield env.timeout(overhead / 2)
     yield from participants(world, conversation, u)
-    world.tally.write_units += 2 * 2  # message and record, transactional
+    world.units("dynamodb:TransactWriteItems", write=2 * 2)  # two items, transactional
     yield from world.call("dynamodb:TransactWriteItems", u=u)
     message = len(world.messages)
     world.messages.append(message)

@@ -8,6 +8,7 @@ read as the server's coroutines and queues do: no event loop of the project's ow
 
 from __future__ import annotations
 
+import bisect
 import random
 from collections import Counter
 from collections.abc import Generator
@@ -21,6 +22,9 @@ from semichat.model.profile import LatencyProfile
 
 # Per-process work (shard and instance dispatchers, heartbeats) scales with processes, not users.
 USER, PROCESS = "user", "process"
+# How near in time a run's send must be to lend its slowness to a modelled request (an
+# assumption: about the span of the stalls seen on the shared 2-core machine).
+TRACE_WINDOW_S = 1.0
 # Sizes of the items semichat writes and reads, in bytes (DynamoDB's item-size rules,
 # `semichat/aws/capacity.py`), as measured in a run's counted units (docs/capacity.md).
 MESSAGE_ITEM_BYTES = 230
@@ -49,6 +53,9 @@ class Tally:
     in_flight_max: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
+    # Per operation: units as the server counts them (`aws/usage.py`).
+    read_units_by_op: Counter[str] = field(default_factory=Counter)
+    write_units_by_op: Counter[str] = field(default_factory=Counter)
     # The counts at the start of the measured window (`Window.measure_from_s`).
     baseline: dict[str, Counter[str]] = field(default_factory=dict)
     baseline_units: tuple[float, float] = (0.0, 0.0)
@@ -78,6 +85,10 @@ class World:
         self.tally = Tally()
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
+        # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
+        # quantile is that of a send the run made near the same time, so that requests slow
+        # down together, as they did on the measured machine.
+        self.trace: tuple[list[float], list[float]] = ([], [])
         # Item sizes in bytes (set by the simulation from the items semichat writes).
         self.message_bytes = 0
         self.record_bytes = 0
@@ -91,10 +102,33 @@ class World:
         """One backend request: counted, and its latency drawn from the profile (at quantile
         `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
+        u = self.quantile() if u is None else u
         yield self.env.timeout(self.profile.draw_s(operation, self.rng, u))
 
+    def quantile(self) -> float:
+        """A latency quantile for a request starting now: from the run's trace near this
+        time (within TRACE_WINDOW_S), else uniform."""
+        times, ranks = self.trace
+        if not times:
+            return self.rng.random()
+        now = self.env.now
+        lo = bisect.bisect_left(times, now - TRACE_WINDOW_S)
+        hi = bisect.bisect_right(times, now + TRACE_WINDOW_S)
+        if hi <= lo:
+            return self.rng.random()
+        return ranks[self.rng.randrange(lo, hi)]
+
+    def units(self, operation: str, read: float = 0.0, write: float = 0.0) -> None:
+        """DynamoDB units of one request, priced by `aws/capacity.py`'s rules."""
+        self.tally.read_units += read
+        self.tally.write_units += write
+        if read:
+            self.tally.read_units_by_op[operation] += read  # type: ignore[assignment]
+        if write:
+            self.tally.write_units_by_op[operation] += write  # type: ignore[assignment]
+
     def latency_s(self, operation: str) -> float:
-        return self.profile.draw_s(operation, self.rng)
+        return self.profile.draw_s(operation, self.rng, self.quantile())
 
     def poll_opened(self) -> None:
         self.tally.polls_open += 1
