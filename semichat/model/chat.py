@@ -113,8 +113,9 @@ class GroupCommit:
     """`batches.GroupCommit`: the first mark is written at once; marks that arrive meanwhile
     go out together in the next BatchWriteItem (up to 25 a request)."""
 
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, registry: bool = False) -> None:
         self.world = world
+        self.registry = registry
         self.pending: list[simpy.Event] = []
         self.busy = False
 
@@ -130,7 +131,7 @@ class GroupCommit:
         while self.pending:
             batch, self.pending = self.pending[:MARKS_PER_BATCH], self.pending[MARKS_PER_BATCH:]
             units = len(batch) * write_units(self.world.record_bytes)
-            self.world.units("dynamodb:BatchWriteItem", write=units)
+            self.world.units("dynamodb:BatchWriteItem", write=units, registry=self.registry)
             yield from self.world.call("dynamodb:BatchWriteItem")
             for done in batch:
                 done.succeed()

@@ -45,11 +45,13 @@ def strategy_limits(
     limits: ProcessLimits,
     sends_per_user_s: float,
     in_flight_per_user: float,
+    poll_cycle_s: float = 0.05,
 ) -> list[Limit]:
     """Every limit that applies to this strategy, with the user count that meets it.
 
     `sends_per_user_s`: SQS SendMessage requests per second per user (modelled);
-    `in_flight_per_user`: a shared queue's in-flight messages per user (modelled, Little's law)."""
+    `in_flight_per_user`: a shared queue's in-flight messages per user (modelled, Little's law);
+    `poll_cycle_s`: a dispatcher's time from one receive to the next (wake-up, round trip)."""
     a, routing = activity, setup.routing
     out: list[Limit] = []
     if routing in PER_USER:
@@ -76,6 +78,8 @@ def strategy_limits(
         if routing == "instance":
             at = None  # an instance queue's load is one process's, bounded by its streams
         out.append(Limit("120,000 in flight per queue", "SQS Developer Guide, quotas", at))
+    if routing == "sharded":
+        out.append(_shard_pollers(a, setup, limits, sends_per_user_s, poll_cycle_s))
     if routing == "fifo":
         conversation_rate = a.conversation_size / a.send_interval_s
         met = conversation_rate >= FIFO_TPS_PER_ACTION
@@ -89,6 +93,29 @@ def strategy_limits(
         )
     out.extend(_hot_partition(a))
     return out
+
+
+def _shard_pollers(
+    a: Activity, setup: Setup, limits: ProcessLimits, sends_per_user_s: float, cycle_s: float
+) -> Limit:
+    """Each process polls each shard once at a time, 10 messages a receive at most; with P > 1
+    processes every shard message is forwarded until each process has seen it (P(ln P + 0.58)
+    hops, `routing/sharded.py`). The first user count (on a x1.25 grid) whose shard traffic
+    exceeds what the P pollers of a shard can take."""
+    n = 1000.0
+    while n < 1e9:
+        p = max(1, math.ceil(n * a.tabs / limits.streams(setup.routing)))
+        hops = p * (math.log(p) + 0.5772) - 1 if p > 1 else 0.0
+        per_shard = sends_per_user_s * n * (1 + hops) / setup.shards
+        if per_shard > p * 10 / cycle_s:
+            return Limit(
+                "a shard's pollers: 10 messages a receive, every process sees every message",
+                "SQS ReceiveMessage (MaxNumberOfMessages 10); routing/sharded.py forwarding",
+                n,
+                f"{p} processes: each message forwarded {hops:,.0f} times",
+            )
+        n *= 1.25
+    return Limit("a shard's pollers", "SQS ReceiveMessage (10 a receive)", None)
 
 
 def _hot_partition(a: Activity) -> list[Limit]:

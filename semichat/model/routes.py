@@ -69,7 +69,7 @@ class Router:
         self.lookups: dict[int, simpy.Event] = {}
         self.registered: set[int] = set()
         # Registrations that arrive together share BatchWriteItems (`ConnectionRegistry`).
-        self.registrations = GroupCommit(world)
+        self.registrations = GroupCommit(world, registry=True)
         if self.routing == "sharded":
             for shard in range(world.setup.shards):
                 self.queues[shard] = simpy.Store(world.env)
@@ -125,7 +125,7 @@ class Router:
         yield simpy.AllOf(w.env, sends)
 
     def _registry_lookup(self, u: float | None) -> Generator[Any, Any, None]:
-        self.world.units("dynamodb:Query", read=1)
+        self.world.units("dynamodb:Query", read=1, registry=True)
         yield from self.world.call("dynamodb:Query", u=u)
 
     def _send_to_user(
@@ -196,7 +196,7 @@ class Router:
         self.tabs.pop(user, None)
         if self.routing == "instance" and user in self.registered:
             self.registered.discard(user)
-            self.world.units("dynamodb:DeleteItem", write=1)
+            self.world.units("dynamodb:DeleteItem", write=1, registry=True)
             yield from self.world.call("dynamodb:DeleteItem")
 
     def _dispatcher(self, queue: simpy.Store) -> Generator[Any, Any, None]:
@@ -218,6 +218,6 @@ class Router:
         while True:
             yield w.env.timeout(w.setup.registry_refresh_s)
             n = len(self.registered)
-            w.units("dynamodb:BatchWriteItem", write=n)
+            w.units("dynamodb:BatchWriteItem", write=n, registry=True)
             # BatchWriteItem bills per item; requests per 25 items, a user's share each.
             w.count("dynamodb:BatchWriteItem", "user", -(-n // REGISTRY_BATCH))

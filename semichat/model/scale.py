@@ -116,7 +116,13 @@ def estimate(
         else (setup.shards if setup.routing == "sharded" else 1)
     )
     units = (t.read_units - t.baseline_units[0], t.write_units - t.baseline_units[1])
-    monthly = _monthly(activity, setup, rates, per_process, processes, units, span, n, prices)
+    registry = (
+        t.registry_units[0] - t.baseline_registry[0],
+        t.registry_units[1] - t.baseline_registry[1],
+    )
+    monthly = _monthly(
+        activity, setup, rates, per_process, processes, units, registry, span, n, prices
+    )
     in_flight = sends / max(1, queues) * hold_s
     found = strategy_limits(
         activity,
@@ -124,6 +130,7 @@ def estimate(
         limits,
         per_user.get("sqs:SendMessage", 0.0),
         in_flight * max(1, queues) / users,
+        hold_s + profile.operations["sqs:SendMessage"].percentile(50) / 1000,
     )
     return Estimate(
         routing=setup.routing,
@@ -180,6 +187,7 @@ def _monthly(
     per_process: dict[str, float],
     processes: int,
     units: tuple[float, float],
+    registry: tuple[float, float],
     span: float,
     n: int,
     p: Prices,
@@ -201,6 +209,14 @@ def _monthly(
     price = p.sqs_fifo if setup.routing == "fifo" else p.sqs_standard
     sqs_dollars = max(0.0, sqs - p.sqs_free_requests) / 1e6 * price
     dynamo = reads / 1e6 * p.dynamodb_read + writes / 1e6 * p.dynamodb_write
+    # What a managed alternative keeps: the messages and history, not the registry.
+    registry_reads = registry[0] / span / n * connected_s
+    registry_writes = registry[1] / span / n * connected_s + (
+        connects * 2 if setup.routing == "instance" else 0
+    )
+    kept = (
+        dynamo - registry_reads / 1e6 * p.dynamodb_read - registry_writes / 1e6 * p.dynamodb_write
+    )
     sends = count.get("dynamodb:TransactWriteItems", 0.0)
     managed = managed_monthly(
         messages_in=sends,
@@ -216,5 +232,5 @@ def _monthly(
         "dynamodb_dollars": dynamo,
         "dollars": sqs_dollars + dynamo,
         "dollars_per_user": (sqs_dollars + dynamo) / a.users,
-        **{f"{k}_dollars": v + dynamo for k, v in managed.items()},
+        **{f"{k}_dollars": v + kept for k, v in managed.items()},
     }

@@ -55,16 +55,20 @@ class Tally:
     write_units: float = 0.0
     # Per operation: units as the server counts them (`aws/usage.py`).
     read_units_by_op: Counter[str] = field(default_factory=Counter)
+    # The `instance` connection registry's share (reads, writes): no managed alternative has it.
+    registry_units: list[float] = field(default_factory=lambda: [0.0, 0.0])
     write_units_by_op: Counter[str] = field(default_factory=Counter)
     # The counts at the start of the measured window (`Window.measure_from_s`).
     baseline: dict[str, Counter[str]] = field(default_factory=dict)
     baseline_units: tuple[float, float] = (0.0, 0.0)
+    baseline_registry: tuple[float, float] = (0.0, 0.0)
     wire_from: int = 0
     view_from: int = 0
 
     def mark_baseline(self) -> None:
         self.baseline = {share: Counter(c) for share, c in self.requests.items()}
         self.baseline_units = (self.read_units, self.write_units)
+        self.baseline_registry = (self.registry_units[0], self.registry_units[1])
         self.wire_from, self.view_from = len(self.wire_s), len(self.view_s)
 
     def measured(self, share: str) -> Counter[str]:
@@ -118,8 +122,13 @@ class World:
             return self.rng.random()
         return ranks[self.rng.randrange(lo, hi)]
 
-    def units(self, operation: str, read: float = 0.0, write: float = 0.0) -> None:
+    def units(
+        self, operation: str, read: float = 0.0, write: float = 0.0, registry: bool = False
+    ) -> None:
         """DynamoDB units of one request, priced by `aws/capacity.py`'s rules."""
+        if registry:
+            self.tally.registry_units[0] += read
+            self.tally.registry_units[1] += write
         self.tally.read_units += read
         self.tally.write_units += write
         if read:
