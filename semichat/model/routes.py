@@ -85,11 +85,16 @@ class Router:
         """The router's cached lookup: one per user and process, shared by concurrent callers."""
         if user in self.known:
             return
+        w = self.world
+        if self.routing == "preprovisioned" and user >= w.activity.users:
+            # A group's missing member was never provisioned: each send asks again and skips
+            # it (`skipped_unprovisioned`); nothing is cached for a missing queue.
+            yield from w.call("sqs:GetQueueUrl")
+            return
         if user in self.lookups:
             yield self.lookups[user]
             return
-        done = self.lookups[user] = self.world.env.event()
-        w = self.world
+        done = self.lookups[user] = w.env.event()
         if self.routing == "preprovisioned":
             yield from w.call("sqs:GetQueueUrl")
         else:
@@ -132,6 +137,8 @@ class Router:
         self, user: int, notice: Notice, u: float | None = None
     ) -> Generator[Any, Any, None]:
         yield from self.queue_url(user)
+        if user not in self.known:
+            return  # not provisioned: skipped
         yield from self.world.call("sqs:SendMessage", u=u)
         self.queues[user].put(notice)
         self._note_depth(self.queues[user])
