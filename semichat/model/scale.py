@@ -59,7 +59,7 @@ def steady_window(activity: Activity, setup: Setup) -> Window:
     """Long enough for several sends per user and several poll rounds after the start-up."""
     warm = 2.0 + 1.5 * activity.send_interval_s + setup.wait_seconds
     length = max(4 * activity.send_interval_s, 3 * setup.wait_seconds, 60.0)
-    return Window(duration_s=warm + length, drain_s=0.0, measure_from_s=warm)
+    return Window(duration_s=warm + length, drain_s=0.0, measure_from_s=warm, close_at_end=False)
 
 
 def sample_run(

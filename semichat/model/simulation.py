@@ -24,6 +24,8 @@ class Window:
     spawn_s: float = SPAWN_S
     # Counts before this time are left out (a steady window without the start-up).
     measure_from_s: float = 0.0
+    # Users leave at the end (as a run's do); a steady window keeps them (costed per connect).
+    close_at_end: bool = True
 
     @property
     def end_s(self) -> float:
@@ -102,6 +104,9 @@ def _user(
             env.process(router.stream(user, tab, end))
         else:
             env.process(router.open_local(user, tab))
+    if world.setup.routing not in PER_USER and window.close_at_end:
+        # Its streams close when the run ends, whatever its last send is doing then.
+        env.process(_close_at(world, router, user, end))
     yield env.timeout(rng.uniform(0, a.send_interval_s))
     # The sending window is `duration_s` from the run's start, spawning included.
     while env.now < window.duration_s:
@@ -109,9 +114,11 @@ def _user(
         # Locust's next wait starts once the send is answered.
         yield env.process(_send(world, router, marks, conversation, user))
         yield env.timeout(rng.uniform(0.5, 1.5) * a.send_interval_s)
-    if world.setup.routing not in PER_USER:
-        yield env.timeout(max(0.0, end - env.now - 1e-6))
-        yield from router.close_local(user)
+
+
+def _close_at(world: World, router: Router, user: int, at: float) -> Generator[Any, Any, None]:
+    yield world.env.timeout(max(0.0, at - world.env.now - 1e-6))
+    yield from router.close_local(user)
 
 
 def _send(
