@@ -25,5 +25,5 @@ def keep(run_dir: str | Path, dest: str | Path) -> Path:
     for level in ("wire", "user_view"):
         trimmed[level] = {"latency_ms": results[level]["latency_ms"]}
     (out / "results.json").write_text(json.dumps(trimmed, indent=1) + "\n")
-    (out / CLIENT_FILE).write_text(json.dumps(client_percentiles(path), indent=1) + "\n")
+    (out / CLIENT_FILE).write_text(json.dumps(client_percentiles(path)) + "\n")
     return out
