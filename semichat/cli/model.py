@@ -35,6 +35,13 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="model a measured run's configuration and print model | measured | ratio",
     )
     p.add_argument("--replications", type=int, default=5, help="seeds averaged by --validate")
+    p.add_argument(
+        "--turn-ms",
+        type=float,
+        default=0.0,
+        help="with --validate: answers seen at turns of this many ms, as on a loaded machine "
+        "(default 0: none)",
+    )
     p.set_defaults(func=model_command)
 
 
@@ -49,7 +56,8 @@ def model_command(args: argparse.Namespace) -> int:
     if args.validate:
         if args.replications < 1:
             raise ModelInputError(f"replications must be at least 1, not {args.replications}")
-        print(format_rows(validate(args.validate, profile, args.replications)))
+        rows = validate(args.validate, profile, args.replications, turn_ms=args.turn_ms)
+        print(format_rows(rows))
         return 0
     activity = Activity(
         users=args.users,

@@ -78,6 +78,10 @@ class Setup:
     # User ids are this prefix and the user's number (a run's are `<run_tag>-w0-u<n>`): which
     # shard a user hashes to depends on its id.
     id_prefix: str = "u"
+    # A loaded machine's processes take turns on its cores: when > 0, every backend answer is
+    # seen at the next multiple of this many ms (docs/capacity.md, the stalls experiment).
+    # 0: no contention, as AWS serves requests.
+    turn_ms: float = 0.0
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:
@@ -85,6 +89,8 @@ class Setup:
                 f"unknown strategy {self.routing!r}; choose one of {', '.join(STRATEGIES)}"
             )
         _at_least("shards", self.shards, 1)
+        if self.turn_ms < 0:
+            raise ModelInputError(f"turn must be >= 0 ms, not {self.turn_ms}")
 
 
 def _at_least(name: str, value: int, low: int) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,10 +80,13 @@ def validate(
     profile: LatencyProfile | None = None,
     replications: int = 5,
     replay: bool = True,
+    turn_ms: float = 0.0,
 ) -> list[Row]:
     """`replay`: replay the run's slowness over time (`overheads.slowness_trace`)."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
+    setup = replace(setup, turn_ms=turn_ms)
+    setup.check()
     profile = profile or profile_from_results(results, str(path))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
     trace = slowness_trace(path) if replay else None

@@ -9,6 +9,7 @@ read as the server's coroutines and queues do: no event loop of the project's ow
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from collections import Counter
 from collections.abc import Generator
@@ -107,7 +108,12 @@ class World:
         `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
         u = self.quantile() if u is None else u
-        yield self.env.timeout(self.profile.draw_s(operation, self.rng, u))
+        took = self.profile.draw_s(operation, self.rng, u)
+        turn = self.setup.turn_ms / 1000
+        if turn > 0:
+            # Answered now + took, but seen only at the process's next turn on a core.
+            took = math.ceil((self.env.now + took) / turn) * turn - self.env.now
+        yield self.env.timeout(took)
 
     def quantile(self) -> float:
         """A latency quantile for a request starting now: from the run's trace near this
