@@ -132,3 +132,33 @@ def test_the_cost_modules_units_are_those_a_run_counted() -> None:
     per_send = written["dynamodb:TransactWriteItems"] / n["dynamodb:TransactWriteItems"]
     marks = written["dynamodb:BatchWriteItem"] / n["dynamodb:TransactWriteItems"]
     assert per_send + marks == pytest.approx(U["write_per_message"], rel=0.05)
+
+
+def test_model_prints_every_output_for_one_configuration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["model", "--routing", "instance", "--users", "20000", "--send-interval", "600"])
+    out = capsys.readouterr().out
+    for figure in (
+        "server processes needed",
+        "queues in existence",
+        "in flight per queue",
+        "long polls open per process",
+        "wire_p50",
+        "view_p99",
+        "sqs:SendMessage",
+        "dynamodb:Query",
+        "dollars",
+        "api_gateway_websocket_dollars",
+        "appsync_realtime_dollars",
+        "first limit met",
+    ):
+        assert figure in out, figure
+
+
+def test_validate_prints_a_ratio_for_each_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["model", "--validate", str(LIGHT_RUN), "--replications", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["figure", "model", "measured", "ratio"]
+    assert any(line.startswith("user_view p99 (ms)") for line in lines)
+    assert any(line.startswith("dynamodb read units") for line in lines)
