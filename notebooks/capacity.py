@@ -54,10 +54,20 @@ pd.options.display.float_format = "{:,.2f}".format
 # %%
 runs = sorted(p for p in Path(validation_dir).iterdir() if (p / "results.json").is_file())
 validation = validation_frame(runs)
-keep = ["sends", "sqs:SendMessage", "sqs:ReceiveMessage.messages", "dynamodb:TransactWriteItems",
-        "dynamodb:Query", "dynamodb:BatchWriteItem", "dynamodb read units", "dynamodb write units",
-        "user_view p50 (ms)", "user_view p99 (ms)"]
-display(validation[validation["figure"].isin(keep)].pivot(index="figure", columns="run", values="ratio"))
+keep = [
+    "sends",
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage.messages",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:Query",
+    "dynamodb:BatchWriteItem",
+    "dynamodb read units",
+    "dynamodb write units",
+    "user_view p50 (ms)",
+    "user_view p99 (ms)",
+]
+chosen = validation[validation["figure"].isin(keep)]
+display(chosen.pivot(index="figure", columns="run", values="ratio"))
 
 # %% [markdown]
 # ## Every strategy at every size
@@ -80,8 +90,16 @@ display(table.pivot(index="users", columns="routing", values="dollars"))
 
 # %%
 display(table.pivot(index="users", columns="routing", values="processes"))
-columns = ["routing", "users", "dollars", "api_gateway_websocket_dollars",
-           "appsync_realtime_dollars", "view_p50", "view_p99", "sqs_requests_per_s"]
+columns = [
+    "routing",
+    "users",
+    "dollars",
+    "api_gateway_websocket_dollars",
+    "appsync_realtime_dollars",
+    "view_p50",
+    "view_p99",
+    "sqs_requests_per_s",
+]
 display(table[columns])
 
 # %% [markdown]
@@ -93,4 +111,4 @@ display(limits[limits["first"]][["routing", "limit", "users_at", "source"]])
 display(limits[["routing", "limit", "users_at", "note"]])
 
 # %%
-capacity_plot(table);
+figure = capacity_plot(table)
