@@ -85,3 +85,13 @@ def test_a_long_polls_wake_up_is_timed_from_the_message_that_woke_it() -> None:
     # A message that was waiting before the poll was asked did not wake it.
     assert _wake_ms(woke, asked_at=now) is None
     assert _wake_ms({}, asked_at=now - 10) is None
+
+
+def test_sqs_bills_a_request_per_64_kb_chunk_and_an_empty_receive_once() -> None:
+    from semichat.aws.usage import sqs_billed_requests
+
+    assert sqs_billed_requests("SendMessage", {"MessageBody": "x" * 100}, {}) == 1
+    assert sqs_billed_requests("SendMessage", {"MessageBody": "x" * (64 * 1024 + 1)}, {}) == 2
+    bodies = {"Messages": [{"Body": "y" * 40_000}, {"Body": "y" * 40_000}]}
+    assert sqs_billed_requests("ReceiveMessage", {}, bodies) == 2
+    assert sqs_billed_requests("ReceiveMessage", {}, {}) == 1

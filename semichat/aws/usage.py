@@ -27,6 +27,8 @@ LATENCY_BUCKETS_MS: tuple[float, ...] = (
     *(8000, 10000, 12000, 15000, 20000, 25000, 30000),
 )
 _CONTEXT_KEY = "semichat_usage_started"
+# SQS bills each 64 KB chunk of a request's payload as one request (SQS pricing page).
+SQS_CHUNK_BYTES = 64 * 1024
 
 
 def bucket_label(ms: float) -> str:
@@ -59,6 +61,8 @@ class BackendUsage:
     """Per "service:Operation": requests, errors, DynamoDB read and write units, latency."""
 
     requests: Counter[str] = field(default_factory=Counter)
+    # SQS: requests as billed, one per 64 KB chunk of payload (`sqs_billed_requests`).
+    billed: Counter[str] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     read_units: Counter[str] = field(default_factory=Counter)
     write_units: Counter[str] = field(default_factory=Counter)
@@ -84,11 +88,28 @@ class BackendUsage:
     def snapshot(self) -> dict[str, Any]:
         return {
             "requests": dict(self.requests),
+            "billed": dict(self.billed),
             "errors": dict(self.errors),
             "read_units": dict(self.read_units),
             "write_units": dict(self.write_units),
             "latency_ms": {k: dict(v) for k, v in self.latency_ms.items()},
         }
+
+
+def sqs_billed_requests(
+    operation: str, params: Mapping[str, Any], parsed: Mapping[str, Any]
+) -> int:
+    """One request per 64 KB chunk of the payload it carries: a send's body, a receive's
+    bodies; at least one (an empty receive is billed too)."""
+    if operation == "SendMessage":
+        size = len(str(params.get("MessageBody", "")).encode())
+    elif operation == "SendMessageBatch":
+        size = sum(len(str(e.get("MessageBody", "")).encode()) for e in params.get("Entries", []))
+    elif operation == "ReceiveMessage":
+        size = sum(len(str(m.get("Body", "")).encode()) for m in parsed.get("Messages", []))
+    else:
+        size = 0
+    return max(1, -(-size // SQS_CHUNK_BYTES))
 
 
 def _wake_ms(parsed: Mapping[str, Any], asked_at: float) -> float | None:
@@ -124,6 +145,8 @@ def watch(client: Any, service: str, usage: BackendUsage) -> None:
             if wake is not None:
                 wakes = usage.latency_ms.setdefault(f"{service}:ReceiveMessage.wake", Counter())
                 wakes[bucket_label(wake)] += 1
+        if service == "sqs":
+            usage.billed[key] += sqs_billed_requests(operation, params, parsed)
         reads = writes = 0.0
         if service == "dynamodb" and not failed:
             reads = response_read_units(operation, params, parsed)

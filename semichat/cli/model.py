@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from semichat.cli.help import add_command
+
+if TYPE_CHECKING:
+    from semichat.model.profile import LatencyProfile
 
 DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "model" / "profiles" / "embedded.json"
 
@@ -26,8 +30,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.add_argument("--shards", type=int, default=4, help="shared queues of `sharded`")
     p.add_argument(
         "--profile",
-        help="a latency profile (semichat-latency-profile/1); default: the embedded backend's, "
-        "measured, or with --validate the run's own",
+        help="a latency profile (semichat-latency-profile/1), or a run directory whose server "
+        "timed each operation; default: the embedded backend's, measured, or with --validate "
+        "the run's own",
     )
     p.add_argument(
         "--validate",
@@ -45,6 +50,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     p.set_defaults(func=model_command)
 
 
+def _profile(given: str) -> LatencyProfile:
+    """A profile file, or the per-operation latency a run's server counted."""
+    from semichat.model.profile import load_profile, profile_from_results
+    from semichat.model.validation import read_results
+
+    if Path(given).is_dir():
+        path, results = read_results(given)
+        return profile_from_results(results, str(path))
+    return load_profile(given)
+
+
 def model_command(args: argparse.Namespace) -> int:
     from semichat.model.inputs import Activity, ModelInputError, Setup
     from semichat.model.profile import load_profile
@@ -52,7 +68,7 @@ def model_command(args: argparse.Namespace) -> int:
     from semichat.model.scale import estimate
     from semichat.model.validation import format_rows, validate
 
-    profile = load_profile(args.profile) if args.profile else None
+    profile = _profile(args.profile) if args.profile else None
     if args.validate:
         if args.replications < 1:
             raise ModelInputError(f"replications must be at least 1, not {args.replications}")

@@ -12,7 +12,7 @@ from typing import Any
 
 from semichat.aws.usage import percentile_ms
 
-_COUNTED = ("requests", "errors", "read_units", "write_units")
+_COUNTED = ("requests", "billed", "errors", "read_units", "write_units")
 
 
 def _delta(first: dict[str, Any], last: dict[str, Any]) -> dict[str, float]:
@@ -49,6 +49,7 @@ def backend_usage(lives: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[st
     }
     cpu = [end["cpu_s"] - start.get("cpu_s", 0.0) for start, end in lives if "cpu_s" in end]
     out["server_cpu_s"] = round(sum(cpu), 3) if cpu else None
+    out["sqs_billed_requests"] = sum(out["billed"].values())
     out["dynamodb_read_units"] = round(sum(out["read_units"].values()), 3)
     out["dynamodb_write_units"] = round(sum(out["write_units"].values()), 3)
     return out
