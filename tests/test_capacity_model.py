@@ -4,6 +4,7 @@ process's sample checked, and its units and requests against a measured run's co
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,14 @@ def test_validate_prints_a_ratio_for_each_figure(capsys: pytest.CaptureFixture[s
     assert lines[0].split() == ["figure", "model", "measured", "ratio"]
     assert any(line.startswith("user_view p99 (ms)") for line in lines)
     assert any(line.startswith("dynamodb read units") for line in lines)
+
+
+def test_a_shard_message_is_forwarded_until_every_process_has_seen_it() -> None:
+    """A coupon collector: P H(P) receives, one of them the first. A 2-process run measured
+    1.95 forwards per shard message (docs/capacity.md)."""
+    from semichat.model.limits import forwards
+
+    assert forwards(1) == 0.0
+    assert forwards(2) == pytest.approx(2.0)
+    assert forwards(3) == pytest.approx(3 * (1 + 1 / 2 + 1 / 3) - 1)
+    assert forwards(20_000) == pytest.approx(20_000 * (math.log(20_000) + 0.5772), rel=1e-3)
