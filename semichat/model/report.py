@@ -11,6 +11,7 @@ def format_estimate(e: Estimate) -> str:
         f"server processes needed       {e.processes:,}",
         f"queues in existence           {e.queues:,}",
         f"in flight per queue           {e.in_flight_per_queue:,.2f}",
+        f"most waiting in one queue     {e.queue_depth_max:,} (in the simulated process)",
         f"long polls open per process   {e.long_polls_per_process:,.0f}",
         "notification latency (ms)     "
         + ", ".join(f"{k} {v:,.0f}" for k, v in e.latency_ms.items()),

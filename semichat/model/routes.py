@@ -23,7 +23,7 @@ import simpy
 
 from semichat.model.chat import GroupCommit, Tab
 from semichat.model.inputs import PER_USER
-from semichat.model.world import PROCESS, Notice, World
+from semichat.model.world import PROCESS, USER, Notice, World
 
 MAX_MESSAGES = 10
 REGISTRY_BATCH = 25
@@ -156,15 +156,13 @@ class Router:
 
     def _note_depth(self, queue: simpy.Store) -> None:
         t = self.world.tally
-        t.in_flight_max = max(t.in_flight_max, len(queue.items))
+        t.depth_max = max(t.depth_max, len(queue.items))
 
     def _long_poll(self, queue: simpy.Store, share: str) -> Generator[Any, Any, list[Notice]]:
         """One ReceiveMessage: what waits (up to 10), or the first arrival, or nothing."""
         w = self.world
-        w.poll_opened()
         get = queue.get()
         yield get | w.env.timeout(w.setup.wait_seconds)
-        w.poll_closed()
         # `triggered`, not "in the outcome": a message taken at the very instant the wait ran
         # out is this poll's, and cancelling then would lose it.
         if not get.triggered:
@@ -175,7 +173,10 @@ class Router:
         got: list[Notice] = [get.value]  # type: ignore[list-item]
         while queue.items and len(got) < MAX_MESSAGES:
             got.append(queue.items.pop(0))
-        w.count("sqs:ReceiveMessage.messages", share)
+        # A dispatcher's receive that brings messages is the users' traffic (it grows with
+        # them, batched up to 10: linear is an upper bound); only its empty ones are the
+        # process's own.
+        w.count("sqs:ReceiveMessage.messages", USER)
         return got
 
     def stream(self, user: int, tab: Tab, until: float) -> Generator[Any, Any, None]:
@@ -218,7 +219,7 @@ class Router:
                     for tab in tabs:
                         tab.notify(notice)
             if got:
-                w.env.process(w.call("sqs:DeleteMessageBatch", PROCESS))
+                w.env.process(w.call("sqs:DeleteMessageBatch", USER))
 
     def _heartbeat(self) -> Generator[Any, Any, None]:
         w = self.world

@@ -1,7 +1,8 @@
 """From one simulated server process to N users: requests, servers, queues, latency, cost.
 
 How: the model simulates one server process's share of the users (at most what one process
-holds, and at most `sample_users`) over a steady window, then scales. Requests the users cause
+holds, and at most `sample_users`: 600 with per-user queues, 2,000 with shared ones) over a
+steady window, then scales. Requests the users cause
 (sends, fan-out, their streams' polls, history reads, registry heartbeats) are counted per
 user and multiplied by N; those a process makes whatever its users (shard and instance
 dispatchers' polls) are multiplied by the processes needed. `sharded` with P > 1 processes
@@ -48,6 +49,7 @@ class Estimate:
     latency_ms: dict[str, float]
     monthly: dict[str, float]
     per_queue_send_per_s: float
+    queue_depth_max: int
     limits: list[Limit] = field(default_factory=list)
 
     @property
@@ -67,10 +69,14 @@ def sample_run(
     setup: Setup,
     profile: LatencyProfile,
     limits: ProcessLimits,
-    sample_users: int = 600,
+    sample_users: int | None = None,
     seed: int = 1,
 ) -> SimulationResult:
     per_process = limits.streams(setup.routing) // activity.tabs
+    if sample_users is None:
+        # Shared queues batch more as a process's traffic grows: a larger sample (2,000, about
+        # 3 s to simulate) keeps the receives' linear scaling closer (an upper bound still).
+        sample_users = 600 if setup.routing in PER_USER else 2000
     n = max(activity.conversation_size, min(activity.users, per_process, sample_users))
     n -= n % activity.conversation_size
     sample = Activity(**{**activity.__dict__, "users": n})
@@ -144,6 +150,7 @@ def estimate(
         latency_ms=_latency(sample),
         monthly=monthly,
         per_queue_send_per_s=sends / max(1, queues),
+        queue_depth_max=t.depth_max,
         limits=found,
     )
 

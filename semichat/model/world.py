@@ -49,9 +49,8 @@ class Tally:
     wire_s: list[float] = field(default_factory=list)
     view_s: list[float] = field(default_factory=list)
     send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
-    polls_open: int = 0
-    polls_open_max: int = 0
-    in_flight_max: int = 0
+    # The most notifications one queue held waiting at once (visible, not yet received).
+    depth_max: int = 0
     read_units: float = 0.0
     write_units: float = 0.0
     # Per operation: units as the server counts them (`aws/usage.py`).
@@ -144,10 +143,3 @@ class World:
 
     def latency_s(self, operation: str) -> float:
         return self.profile.draw_s(operation, self.rng, self.quantile())
-
-    def poll_opened(self) -> None:
-        self.tally.polls_open += 1
-        self.tally.polls_open_max = max(self.tally.polls_open_max, self.tally.polls_open)
-
-    def poll_closed(self) -> None:
-        self.tally.polls_open -= 1
