@@ -20,8 +20,11 @@
 # Requests and dollars for 1k to 1M users, from request rates **measured** in sweeps: SQS
 # requests per idle connected user-minute (an `idle` sweep) and per message (a `chat` sweep,
 # net of the idle polling during it). Activity and prices are parameters; the prices' sources
-# and dates are in `semichat.harness.cost.Prices`. DynamoDB units follow the server's code path
-# (`semichat.harness.cost.DYNAMODB_UNITS`), as the emulators report no consumed capacity.
+# and dates are in `semichat.harness.cost.Prices`. DynamoDB units per message follow the
+# server's code path (`semichat.harness.cost.DYNAMODB_UNITS`: the history read strongly
+# consistent, 1 unit, as `store.history` reads it), checked against the units a run's server
+# counted (`results.json` `backend`; docs/capacity.md). The capacity notebook models the same
+# activity per strategy instead of multiplying rates.
 
 # %% tags=["parameters"]
 idle_sweep = "../benchmarks/results/sweeps/idle"

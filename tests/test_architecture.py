@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "semichat"
 # Top to bottom; a module may import its own layer's modules and any layer below.
 TOP_LAYERS: list[tuple[str, ...]] = [
     ("semichat.__main__", "semichat.cli"),
+    ("semichat.model",),
     ("semichat.harness",),
     ("semichat.deploy",),
     ("semichat.server",),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import jupytext
@@ -102,3 +103,14 @@ def test_queue_limits_runs_on_its_defaults(tmp_path: Path) -> None:
     # moto, like AWS, cuts an unpaged ListQueues at 1,000 while paging finds them all.
     assert "listed_unpaged" in text and "1200" in text
     assert "the queue quota is reached" in text and "503" in text
+
+
+def test_capacity_runs_on_its_defaults_and_names_each_strategys_first_limit(
+    tmp_path: Path,
+) -> None:
+    started = time.monotonic()
+    text = _execute("capacity", tmp_path)
+    assert time.monotonic() - started < 120  # the bound, on this 2-core machine
+    for routing in ("per_user_queue", "preprovisioned", "fifo", "sharded", "instance"):
+        assert routing in text
+    assert "ListQueues paging" in text and "1000000" in text.replace(",", "")

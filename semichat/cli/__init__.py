@@ -12,7 +12,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from semichat.cli import harness, server
+from semichat.cli import harness, model, server
 from semichat.cli.flags import UserError, settings_from_args
 from semichat.cli.help import EXAMPLES, SUMMARY, WIDTH
 from semichat.cli.server import check_demo_auth_address, dump_json, printable
@@ -38,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     server.add_parsers(sub)
     harness.add_parsers(sub)
+    model.add_parsers(sub)
     return parser
 
 

@@ -98,6 +98,18 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
             "semichat sweep --scenario idle --users 100 --repeat 2 -- --active 0",
         ],
     ),
+    "model": (
+        "predict requests, servers, latency and cost of a strategy at N users",
+        "Simulate one server process's share of N users (a discrete-event model of the chosen "
+        "strategy's delivery path) and print requests per second by operation, queues, long "
+        "polls per process, servers needed, notification latency, the monthly cost beside the "
+        "managed alternatives, and the first documented limit the strategy meets. With "
+        "--validate, model a measured run and print model, measured and their ratio.",
+        [
+            "semichat model --routing sharded --users 100000 --send-interval 600",
+            "semichat model --validate runs/chat/latest",
+        ],
+    ),
     "worker": (
         "lend this machine's users to `simulate --expect-workers N` on another",
         "Be one of the Locust workers a `semichat simulate --expect-workers N` master waits "

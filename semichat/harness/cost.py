@@ -2,8 +2,8 @@
 
 The rates come from sweeps (`summary.csv`): SQS requests per idle connected user per minute
 (the `idle` scenario) and per message (the `chat` scenario). Activity and prices are
-parameters. DynamoDB units per message and per stream connect follow the server's code path
-(listed in `DYNAMODB_UNITS`), since the emulators report no consumed capacity.
+parameters. DynamoDB units per message follow the server's code path (`DYNAMODB_UNITS`), and
+are checked against the units a run counted (`tests/test_capacity_model.py`).
 """
 
 from __future__ import annotations
@@ -43,20 +43,25 @@ class Activity:
     recipients_per_message: float = 3.0
 
 
-# Per message: the transactional put of message and idempotency record (2 items, x2), the
-# fan-out's completion mark (1), participants read (1 strongly consistent), and one history
-# query per recipient (a page of small messages: about 1 unit, eventually consistent 0.5).
+# Per message, as the server's code path makes and prices them (units from item sizes and read
+# consistency, as the server now counts them: `semichat/aws/usage.py`, `results.json`'s
+# `backend`): the transactional put of message and idempotency record (2 items under 1 KB, x2),
+# the `notified` mark (1, group-committed), no participants read (`ChatService` caches a
+# conversation's participants per process), and one history read per recipient: strongly
+# consistent (`store.history`), a catch-up page of 6 messages of about 280 bytes, 1 unit. It
+# was priced 0.5, as eventually consistent, with 1 unit of participants read per message.
+# A first page at connect (51 messages, about 14 KB) costs 4 units; `semichat.model` counts it.
 DYNAMODB_UNITS = {
     "write_per_message": 2 * 2 + 1,
-    "read_per_message": 1.0,
-    "read_per_recipient": 0.5,
+    "read_per_message": 0.0,
+    "read_per_recipient": 1.0,
     # The `instance` strategy's connection registry: a put at connect and a delete at
     # disconnect (a connection a day, say), and its heartbeat: each connected user's entry
     # rewritten every REGISTRY_TTL_SECONDS / 3 = 30 s by default (BatchWriteItem bills per
-    # item), 120 an hour; and one query per send per recipient.
+    # item), 120 an hour; and one strongly consistent query per send per recipient (1 unit).
     "registry_write_per_connected_hour": 3600 / 30,
     "registry_write_per_user_day": 2,
-    "registry_read_per_recipient": 0.5,
+    "registry_read_per_recipient": 1.0,
 }
 
 

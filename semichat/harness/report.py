@@ -12,6 +12,7 @@ import pandas as pd
 from semichat.harness.checker import check, per_message_table
 from semichat.harness.checker.log import Level
 from semichat.harness.run_record import read_run, resolve_run_dir
+from semichat.harness.usage_report import backend_usage
 
 LEVELS: tuple[Level, ...] = ("wire", "user_view")
 
@@ -210,6 +211,9 @@ def load_run(
         # The server's own account of what was done to it, beside (never inside) the checker's
         # verdict from the clients' records.
         results["faults"] = fault_counts(metrics)
+        usage = backend_usage(server_lives(metrics))
+        if usage is not None:
+            results["backend"] = usage
     provisioning = path / "provisioning.json"
     if provisioning.exists():
         results["provisioning"] = json.loads(provisioning.read_text())

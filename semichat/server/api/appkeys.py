@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from semichat.aws.clients import AwsClients
+from semichat.aws.usage import BackendUsage
 from semichat.server.chat.service import ChatService
 from semichat.server.delivery.orphans import OrphanedPolls
 from semichat.server.delivery.routing import NotificationRouter
@@ -26,3 +27,4 @@ ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)
 NEMESIS = web.AppKey("nemesis", Nemesis)
+USAGE = web.AppKey("usage", BackendUsage)

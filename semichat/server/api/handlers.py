@@ -24,6 +24,7 @@ from semichat.server.api.appkeys import (
     SEND_LIMITER,
     SETTINGS,
     STREAM_SLOTS,
+    USAGE,
 )
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
@@ -113,6 +114,9 @@ async def metrics(request: web.Request) -> web.Response:
             # Which process answered: behind `serve --processes N` each has its own counters,
             # and whichever process takes the connection answers.
             "pid": os.getpid(),
+            # CPU seconds this process has used: per backend request, what the model's
+            # servers-needed figure is sized by (docs/capacity.md).
+            "cpu_s": round(time.process_time(), 3),
             "sqs": request.app[COUNTERS].snapshot(),
             "limits": {
                 **request.app[LIMIT_COUNTERS].snapshot(),
@@ -124,6 +128,9 @@ async def metrics(request: web.Request) -> web.Response:
             # Requests answered 503 because SQS refused the app, by cause (quota, throttled...),
             # and sends answered 503 after storing their message (`fanout`: retry to announce).
             "refusals": dict(request.app[REFUSALS].items()),
+            # Per "service:Operation": requests, DynamoDB units computed from item sizes, and
+            # latency buckets (`semichat/aws/usage.py`).
+            "backend": request.app[USAGE].snapshot(),
         }
     )
 

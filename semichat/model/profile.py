@@ -1,0 +1,148 @@
+"""Latency profiles: per "service:Operation", percentiles in ms, and draws from them.
+
+The format is the one `semichat calibrate` and `--faults latency=FILE` use (the `latency`
+branch writes them; this is a small loader of the same format until the two are unified):
+
+    {"format": "semichat-latency-profile/1", "source": "...",
+     "operations": {"sqs:SendMessage": {"percentiles_ms": {"50": 18.0, "99": 45.0}}, ...}}
+
+`sqs:ReceiveMessage.wake` is a long poll's wake-up after a message arrives. Optional `http:`
+entries (`HTTP_SEND`, `HTTP_HISTORY`) give a client's request time beyond the backend calls
+inside it (the client, the network, the server's own handling), measured from a run
+(`semichat/model/overheads.py`); without them it is taken as nothing. Without a profile
+the model takes one from a run's `results.json` (`backend.latency_ms`, counted by the server
+per operation, `semichat/aws/usage.py`), whose buckets give every percentile.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import random
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from semichat.aws.usage import percentile_ms
+from semichat.model.inputs import ModelInputError
+
+FORMAT = "semichat-latency-profile/1"
+HTTP_SEND = "http:POST /api/chat/send"
+HTTP_HISTORY = "http:GET /api/chat/history"
+_RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A latency drawn by inverse transform: linear between the given percentiles, the
+    lowest taken as the minimum and the highest as the maximum (an assumption beyond them)."""
+
+    quantiles: tuple[float, ...]  # 0..1, ascending
+    values_ms: tuple[float, ...]
+
+    @classmethod
+    def from_percentiles(cls, percentiles: Mapping[str, float]) -> Distribution:
+        points = sorted((float(q) / 100, float(v)) for q, v in percentiles.items())
+        if not points:
+            raise ValueError("no percentiles")
+        qs = [0.0] + [q for q, _ in points] + [1.0]
+        vs = [points[0][1]] + [v for _, v in points] + [points[-1][1]]
+        return cls(tuple(qs), tuple(vs))
+
+    def draw(self, rng: random.Random, u: float | None = None) -> float:
+        """A draw at quantile `u` (given: requests whose parts are slow together), else random."""
+        u = rng.random() if u is None else u
+        i = max(1, bisect.bisect_left(self.quantiles, u))
+        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
+        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
+        return v0 if q1 == q0 else v0 + (v1 - v0) * (u - q0) / (q1 - q0)
+
+    def percentile(self, q: float) -> float:
+        i = max(1, bisect.bisect_left(self.quantiles, q / 100))
+        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
+        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
+        return v0 if q1 == q0 else v0 + (v1 - v0) * (q / 100 - q0) / (q1 - q0)
+
+
+@dataclass(frozen=True)
+class LatencyProfile:
+    source: str
+    operations: Mapping[str, Distribution]
+
+    def require(self, operations: Iterable[str]) -> None:
+        missing = sorted(set(operations) - set(self.operations))
+        if missing:
+            raise ModelInputError(
+                f"latency profile {self.source!r} lacks operation {missing[0]}"
+                + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            )
+
+    def draw_s(self, operation: str, rng: random.Random, u: float | None = None) -> float:
+        return self.operations[operation].draw(rng, u) / 1000
+
+    def overhead_s(self, request: str, rng: random.Random, u: float | None = None) -> float:
+        """An HTTP request's time beyond its backend calls (`http:` entries), 0 without one."""
+        found = self.operations.get(request)
+        return 0.0 if found is None else found.draw(rng, u) / 1000
+
+
+def load_profile(path: str | Path) -> LatencyProfile:
+    try:
+        doc = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelInputError(f"latency profile {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise ModelInputError(f"latency profile {path}: format is not {FORMAT!r}")
+    ops = {}
+    for name, body in doc.get("operations", {}).items():
+        try:
+            ops[name] = Distribution.from_percentiles(body["percentiles_ms"])
+        except (KeyError, TypeError, ValueError):
+            raise ModelInputError(f"latency profile {path}: {name} has no percentiles_ms") from None
+    return LatencyProfile(str(doc.get("source", path)), ops)
+
+
+def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProfile:
+    """Per-operation latency from a run's counted buckets. A long poll's wake-up is measured by
+    the server from each received message's `SentTimestamp` (`aws/usage.py`); a run made
+    before it was counted takes a DeleteMessage's round trip instead (an assumption)."""
+    latency = (results.get("backend") or {}).get("latency_ms") or {}
+    if not latency:
+        raise ModelInputError(f"run {source} has no per-operation latency (a server too old)")
+    ops = {}
+    for name, body in latency.items():
+        buckets = body.get("buckets") or {}
+        if not any(buckets.values()):
+            continue
+        points = {str(q): percentile_ms(buckets, q) for q in _RUN_PERCENTILES}
+        ops[name] = Distribution.from_percentiles({q: v for q, v in points.items() if v})
+    wake = ops.get("sqs:DeleteMessage") or ops.get("sqs:DeleteMessageBatch")
+    if wake is not None:
+        ops.setdefault("sqs:ReceiveMessage.wake", wake)
+    return LatencyProfile(source, ops)
+
+
+def merged_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """Several runs' latency buckets added up, per operation (one profile from many runs)."""
+    merged: dict[str, dict[str, int]] = {}
+    for r in results:
+        for name, body in ((r.get("backend") or {}).get("latency_ms") or {}).items():
+            into = merged.setdefault(name, {})
+            for edge, n in (body.get("buckets") or {}).items():
+                into[edge] = into.get(edge, 0) + int(n)
+    return {"backend": {"latency_ms": {k: {"buckets": v} for k, v in merged.items()}}}
+
+
+def as_document(
+    profile: LatencyProfile, percentiles: Iterable[str] = ("50", "90", "99")
+) -> dict[str, Any]:
+    """The profile in the file format."""
+    return {
+        "format": FORMAT,
+        "source": profile.source,
+        "operations": {
+            name: {"percentiles_ms": {q: round(d.percentile(float(q)), 2) for q in percentiles}}
+            for name, d in sorted(profile.operations.items())
+        },
+    }

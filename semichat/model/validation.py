@@ -1,0 +1,158 @@
+"""`semichat model --validate RUN_DIR`: the model of a measured run's configuration beside what
+the run counted: requests by operation, DynamoDB units, and latency on the wire and in the view.
+
+The run's own per-operation latency is the model's input (unless a profile is given), and its
+activity comes from `params.json`. The model is replicated (`replications` seeds) and averaged,
+so that what remains between the columns is the run's own noise and the model's error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from semichat.harness.run_record import RunRecordError, resolve_run_dir
+from semichat.model.inputs import Activity, ModelInputError, Setup
+from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
+from semichat.model.profile import LatencyProfile, profile_from_results
+from semichat.model.simulation import Window, simulate
+from semichat.model.world import PROCESS, USER
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    model: float
+    measured: float | None
+
+    @property
+    def ratio(self) -> float | None:
+        if not self.measured:
+            return None
+        return self.model / self.measured
+
+
+def read_results(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
+    """A run's directory and results: a whole run, or one kept small (`records.keep`)."""
+    given = Path(run_dir)
+    if (given / "results.json").is_file() and not (given / "events").is_dir():
+        path = given
+    else:
+        try:
+            path = resolve_run_dir(given)
+        except RunRecordError as exc:
+            raise ModelInputError(str(exc)) from None
+    results_path = path / "results.json"
+    if not results_path.is_file():
+        raise ModelInputError(f"{path} has no results.json: judge it first (semichat check)")
+    results = json.loads(results_path.read_text())
+    if not results.get("backend"):
+        raise ModelInputError(f"{path}: its server counted no requests by operation")
+    return path, results
+
+
+def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
+    params = results.get("params") or {}
+    load = params.get("load") or {}
+    activity = Activity(
+        users=int(params.get("users", 0)),
+        conversation_size=int(load.get("conversation_size", 3)),
+        send_interval_s=float(load.get("send_interval", 2.0)),
+        tabs=int(load.get("tabs", 1)),
+    )
+    setup = Setup(
+        routing=str(params.get("routing", "")),
+        shards=int(params.get("shards", 4)),
+        id_prefix=f"{load.get('run_tag', 'sim')}-w0-u",  # ChatUser.identity_of, one worker
+    )
+    window = Window(duration_s=float(params["duration"]), drain_s=float(params.get("drain", 8)))
+    return activity, setup, window
+
+
+def validate(
+    run_dir: str | Path,
+    profile: LatencyProfile | None = None,
+    replications: int = 5,
+    replay: bool = True,
+    turn_ms: float = 0.0,
+) -> list[Row]:
+    """`replay`: replay the run's slowness over time (`overheads.slowness_trace`)."""
+    path, results = read_results(run_dir)
+    activity, setup, window = run_inputs(results)
+    setup = replace(setup, turn_ms=turn_ms)
+    setup.check()
+    profile = profile or profile_from_results(results, str(path))
+    # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
+    trace = slowness_trace(path) if replay else None
+    first = simulate(activity, setup, profile, window, seed=0, trace=trace)
+    profile = with_overheads(profile, path, first.tally.send_s)
+    counts: Counter[str] = Counter()
+    units = np.zeros(2)
+    wire: list[float] = []
+    view: list[float] = []
+    send: list[float] = []
+    sends = 0
+    per_op_units: dict[str, Counter[str]] = {"read": Counter(), "write": Counter()}
+    for seed in range(1, replications + 1):
+        sim = simulate(activity, setup, profile, window, seed, trace)
+        for share in (USER, PROCESS):
+            counts.update(sim.tally.requests[share])
+        units += (sim.tally.read_units, sim.tally.write_units)
+        per_op_units["read"].update(sim.tally.read_units_by_op)
+        per_op_units["write"].update(sim.tally.write_units_by_op)
+        wire += sim.tally.wire_s
+        view += sim.tally.view_s
+        send += sim.tally.send_s
+        sends += sim.sends
+    backend = results["backend"]
+    measured = backend["requests"]
+    rows = [Row("sends", sends / replications, results.get("sends", {}).get("attempted"))]
+    client = client_percentiles(path)["send"]
+    rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))
+    for op in sorted(set(counts) | set(measured)):
+        rows.append(Row(op, counts[op] / replications, measured.get(op, 0)))
+    rows += _units_per_request(per_op_units, counts, backend)
+    rows.append(Row("dynamodb read units", units[0] / replications, backend["dynamodb_read_units"]))
+    rows.append(
+        Row("dynamodb write units", units[1] / replications, backend["dynamodb_write_units"])
+    )
+    for level, samples in (("wire", wire), ("user_view", view)):
+        got = results[level]["latency_ms"]
+        for q in (50, 99):
+            model = float(np.percentile(np.array(samples) * 1000, q)) if samples else float("nan")
+            rows.append(Row(f"{level} p{q} (ms)", model, got.get(f"p{q}")))
+    return rows
+
+
+def _units_per_request(
+    units: dict[str, Counter[str]], counts: Counter[str], backend: dict[str, Any]
+) -> list[Row]:
+    """DynamoDB units per request, by operation: how each request is priced, model and run."""
+    rows = []
+    for kind in ("read", "write"):
+        counted = backend[f"{kind}_units"]
+        for op in sorted(set(units[kind]) | set(counted)):
+            model = units[kind][op] / counts[op] if counts[op] else 0.0
+            n = backend["requests"].get(op, 0)
+            measured = counted.get(op, 0) / n if n else None
+            rows.append(Row(f"{kind} units per {op}", model, measured))
+    return rows
+
+
+def _p(seconds: Sequence[float] | np.ndarray, q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1000, q)) if len(seconds) else float("nan")
+
+
+def format_rows(rows: list[Row]) -> str:
+    lines = [f"{'figure':46}{'model':>12}{'measured':>12}{'ratio':>8}"]
+    for r in rows:
+        measured = "-" if r.measured is None else f"{r.measured:.1f}"
+        ratio = "-" if r.ratio is None else f"{r.ratio:.3f}"
+        lines.append(f"{r.figure:46}{r.model:>12.1f}{measured:>12}{ratio:>8}")
+    return "\n".join(lines)

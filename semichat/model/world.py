@@ -1,0 +1,145 @@
+"""The simulated world shared by every strategy: the clock (SimPy), the backend's latency, and
+what was asked of it, counted by "service:Operation" as the server counts it
+(`semichat/aws/usage.py`), split into the users' share and the processes' own.
+
+SimPy (4.x, on PyPI and kept up) is chosen because its plain generator processes and stores
+read as the server's coroutines and queues do: no event loop of the project's own.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import random
+from collections import Counter
+from collections.abc import Generator
+from dataclasses import dataclass, field
+from typing import Any
+
+import simpy
+
+from semichat.model.inputs import Activity, Setup
+from semichat.model.profile import LatencyProfile
+
+# Per-process work (shard and instance dispatchers, heartbeats) scales with processes, not users.
+USER, PROCESS = "user", "process"
+# How near in time a run's send must be to lend its slowness to a modelled request (an
+# assumption: about the span of the stalls seen on the shared 2-core machine).
+TRACE_WINDOW_S = 1.0
+# Sizes of the items semichat writes and reads, in bytes (DynamoDB's item-size rules,
+# `semichat/aws/capacity.py`), as measured in a run's counted units (docs/capacity.md).
+MESSAGE_ITEM_BYTES = 230
+
+
+@dataclass
+class Notice:
+    """One notification in a queue: which message, when its send started."""
+
+    message: int
+    conversation: int
+    sent_at: float
+    recipients: tuple[int, ...] = ()
+
+
+@dataclass
+class Tally:
+    requests: dict[str, Counter[str]] = field(
+        default_factory=lambda: {USER: Counter(), PROCESS: Counter()}
+    )
+    wire_s: list[float] = field(default_factory=list)
+    view_s: list[float] = field(default_factory=list)
+    send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
+    # The most notifications one queue held waiting at once (visible, not yet received).
+    depth_max: int = 0
+    read_units: float = 0.0
+    write_units: float = 0.0
+    # Per operation: units as the server counts them (`aws/usage.py`).
+    read_units_by_op: Counter[str] = field(default_factory=Counter)
+    # The `instance` connection registry's share (reads, writes): no managed alternative has it.
+    registry_units: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    write_units_by_op: Counter[str] = field(default_factory=Counter)
+    # The counts at the start of the measured window (`Window.measure_from_s`).
+    baseline: dict[str, Counter[str]] = field(default_factory=dict)
+    baseline_units: tuple[float, float] = (0.0, 0.0)
+    baseline_registry: tuple[float, float] = (0.0, 0.0)
+    wire_from: int = 0
+    view_from: int = 0
+
+    def mark_baseline(self) -> None:
+        self.baseline = {share: Counter(c) for share, c in self.requests.items()}
+        self.baseline_units = (self.read_units, self.write_units)
+        self.baseline_registry = (self.registry_units[0], self.registry_units[1])
+        self.wire_from, self.view_from = len(self.wire_s), len(self.view_s)
+
+    def measured(self, share: str) -> Counter[str]:
+        out = Counter(self.requests[share])
+        out.subtract(self.baseline.get(share, Counter()))
+        return out
+
+
+class World:
+    def __init__(
+        self, activity: Activity, setup: Setup, profile: LatencyProfile, seed: int = 1
+    ) -> None:
+        self.env = simpy.Environment()
+        self.rng = random.Random(seed)
+        self.activity = activity
+        self.setup = setup
+        self.profile = profile
+        self.tally = Tally()
+        # message id -> conversation's message count at its send: what a history page holds.
+        self.messages: list[int] = []
+        # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
+        # quantile is that of a send the run made near the same time, so that requests slow
+        # down together, as they did on the measured machine.
+        self.trace: tuple[list[float], list[float]] = ([], [])
+        # Item sizes in bytes (set by the simulation from the items semichat writes).
+        self.message_bytes = 0
+        self.record_bytes = 0
+
+    def count(self, operation: str, share: str = USER, n: int = 1) -> None:
+        self.tally.requests[share][operation] += n
+
+    def call(
+        self, operation: str, share: str = USER, u: float | None = None
+    ) -> Generator[Any, Any, None]:
+        """One backend request: counted, and its latency drawn from the profile (at quantile
+        `u` when given: the calls of one client request share it, see `chat.py`)."""
+        self.count(operation, share)
+        u = self.quantile() if u is None else u
+        took = self.profile.draw_s(operation, self.rng, u)
+        turn = self.setup.turn_ms / 1000
+        if turn > 0:
+            # Answered now + took, but seen only at the process's next turn on a core.
+            took = math.ceil((self.env.now + took) / turn) * turn - self.env.now
+        yield self.env.timeout(took)
+
+    def quantile(self) -> float:
+        """A latency quantile for a request starting now: from the run's trace near this
+        time (within TRACE_WINDOW_S), else uniform."""
+        times, ranks = self.trace
+        if not times:
+            return self.rng.random()
+        now = self.env.now
+        lo = bisect.bisect_left(times, now - TRACE_WINDOW_S)
+        hi = bisect.bisect_right(times, now + TRACE_WINDOW_S)
+        if hi <= lo:
+            return self.rng.random()
+        return ranks[self.rng.randrange(lo, hi)]
+
+    def units(
+        self, operation: str, read: float = 0.0, write: float = 0.0, registry: bool = False
+    ) -> None:
+        """DynamoDB units of one request, priced by `aws/capacity.py`'s rules."""
+        if registry:
+            self.tally.registry_units[0] += read
+            self.tally.registry_units[1] += write
+        self.tally.read_units += read
+        self.tally.write_units += write
+        if read:
+            self.tally.read_units_by_op[operation] += read  # type: ignore[assignment]
+        if write:
+            self.tally.write_units_by_op[operation] += write  # type: ignore[assignment]
+
+    def latency_s(self, operation: str) -> float:
+        return self.profile.draw_s(operation, self.rng, self.quantile())

@@ -1,0 +1,184 @@
+"""The capacity model (`semichat/model/`): its inputs refused in one line, its scaling from one
+process's sample checked, and its units and requests against a measured run's counted ones."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from semichat.cli import main
+from semichat.model.inputs import Activity, ProcessLimits, Setup
+from semichat.model.profile import LatencyProfile, as_document, load_profile
+from semichat.model.scale import estimate, sample_run
+from semichat.model.validation import validate
+from semichat.model.world import USER
+
+DATA = Path(__file__).parent / "data" / "capacity"
+RUN = DATA / "per_user_queue-100"
+LIGHT_RUN = DATA / "per_user_queue-20-light"
+PROFILE = Path(__file__).resolve().parents[1] / "semichat" / "model" / "profiles" / "embedded.json"
+
+
+@pytest.fixture(scope="module")
+def profile() -> LatencyProfile:
+    return load_profile(PROFILE)
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--users", "-5"], "users must be at least 1, not -5"),
+        (["--routing", "carrier-pigeon"], "unknown strategy 'carrier-pigeon'"),
+        (["--send-interval", "0"], "send interval must be > 0 s"),
+    ],
+)
+def test_an_input_out_of_range_is_refused_in_one_line_naming_it(
+    argv: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", *argv])
+    message = str(exit_.value.code)
+    assert named in message
+    assert "\n" not in message
+
+
+def test_a_profile_without_an_operation_the_strategy_uses_is_refused(tmp_path: Path) -> None:
+    doc = json.loads(PROFILE.read_text())
+    del doc["operations"]["sqs:DeleteMessageBatch"]
+    path = tmp_path / "profile.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(SystemExit) as exit_:
+        main(["model", "--routing", "sharded", "--users", "30", "--profile", str(path)])
+    assert "lacks operation sqs:DeleteMessageBatch" in str(exit_.value.code)
+
+
+def test_a_profile_written_out_loads_back(tmp_path: Path, profile: LatencyProfile) -> None:
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(as_document(profile)))
+    again = load_profile(path)
+    assert set(again.operations) == set(profile.operations)
+
+
+BATCHED = ("sqs:ReceiveMessage.messages", "sqs:DeleteMessageBatch")
+
+
+@pytest.mark.parametrize("routing", ["per_user_queue", "sharded", "instance"])
+def test_twice_the_sample_causes_twice_the_user_requests(
+    routing: str, profile: LatencyProfile
+) -> None:
+    """The scaling rule: requests the users cause grow with the users (within 5 %), so one
+    process's sample stands for many; a shared queue's receives (and their batch deletes)
+    batch more as traffic grows, so linear scaling is an upper bound for them."""
+    setup, limits = Setup(routing=routing), ProcessLimits()
+    linear, batched = [], []
+    for n in (150, 300):
+        sim = sample_run(Activity(users=n, send_interval_s=20), setup, profile, limits, n)
+        window = sim.window.end_s - sim.window.measure_from_s
+        counts = sim.tally.measured(USER)
+        shared = routing not in ("per_user_queue",)
+        linear.append(sum(v for k, v in counts.items() if not (shared and k in BATCHED)) / window)
+        batched.append(sum(v for k, v in counts.items() if shared and k in BATCHED) / window)
+    assert linear[1] == pytest.approx(2 * linear[0], rel=0.05)
+    assert batched[1] <= 2 * batched[0] * 1.05
+
+
+def test_a_million_users_need_a_thousand_per_user_queue_processes(
+    profile: LatencyProfile,
+) -> None:
+    e = estimate(Activity(users=1_000_000, send_interval_s=600), Setup(), profile)
+    assert e.processes == 1000
+    assert e.queues == 1_000_000
+    assert e.first_limit is not None and e.first_limit.users_at == 1000
+    assert e.monthly["dollars"] > 0
+
+
+def test_the_model_prices_each_request_as_the_server_counted_it() -> None:
+    """A committed 100-user run (per_user_queue, embedded backend, kept by `records.keep`).
+    The server counts DynamoDB units from each request's item sizes and read consistency
+    (`semichat/aws/usage.py`); the model must price every request the same way."""
+    rows = {r.figure: r for r in validate(RUN, replications=2)}
+    for figure in (
+        "read units per dynamodb:Query",
+        "read units per dynamodb:GetItem",
+        "write units per dynamodb:TransactWriteItems",
+        "write units per dynamodb:PutItem",
+        "dynamodb write units",
+        "dynamodb:TransactWriteItems",
+        "sqs:SendMessage",
+        "sqs:DeleteMessage",
+    ):
+        ratio = rows[figure].ratio
+        assert ratio is not None and abs(ratio - 1) <= 0.05, (figure, ratio)
+
+
+def test_the_model_counts_a_light_runs_units_per_send_within_5_percent() -> None:
+    """A 20-user run made on an idle machine (load average 1.2): the model's read and write
+    units per send, history reads included, match what the server counted. (Per send: the
+    number of sends is the clients' pace, which the next test does not depend on either.)"""
+    rows = {r.figure: r for r in validate(LIGHT_RUN, replications=3)}
+    sends = rows["sends"]
+    for figure in ("dynamodb read units", "dynamodb write units", "dynamodb:Query"):
+        row = rows[figure]
+        assert row.measured and sends.measured
+        ratio = (row.model / sends.model) / (row.measured / sends.measured)
+        assert abs(ratio - 1) <= 0.05, (figure, ratio)
+
+
+def test_the_cost_modules_units_are_those_a_run_counted() -> None:
+    """`harness/cost.py` prices a message as the code makes it: a strongly consistent history
+    read (1 unit per read of a catch-up page), the transaction and its mark (5 write units)."""
+    from semichat.harness.cost import DYNAMODB_UNITS as U
+
+    backend = json.loads((RUN / "results.json").read_text())["backend"]
+    counted, n = backend["read_units"], backend["requests"]
+    assert counted["dynamodb:Query"] / n["dynamodb:Query"] == pytest.approx(
+        U["read_per_recipient"], rel=0.05
+    )
+    written = backend["write_units"]
+    per_send = written["dynamodb:TransactWriteItems"] / n["dynamodb:TransactWriteItems"]
+    marks = written["dynamodb:BatchWriteItem"] / n["dynamodb:TransactWriteItems"]
+    assert per_send + marks == pytest.approx(U["write_per_message"], rel=0.05)
+
+
+def test_model_prints_every_output_for_one_configuration(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    main(["model", "--routing", "instance", "--users", "20000", "--send-interval", "600"])
+    out = capsys.readouterr().out
+    for figure in (
+        "server processes needed",
+        "queues in existence",
+        "in flight per queue",
+        "long polls open per process",
+        "wire_p50",
+        "view_p99",
+        "sqs:SendMessage",
+        "dynamodb:Query",
+        "dollars",
+        "api_gateway_websocket_dollars",
+        "appsync_realtime_dollars",
+        "first limit met",
+    ):
+        assert figure in out, figure
+
+
+def test_validate_prints_a_ratio_for_each_figure(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["model", "--validate", str(LIGHT_RUN), "--replications", "1"])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["figure", "model", "measured", "ratio"]
+    assert any(line.startswith("user_view p99 (ms)") for line in lines)
+    assert any(line.startswith("dynamodb read units") for line in lines)
+
+
+def test_a_shard_message_is_forwarded_until_every_process_has_seen_it() -> None:
+    """A coupon collector: P H(P) receives, one of them the first. A 2-process run measured
+    1.95 forwards per shard message (docs/capacity.md)."""
+    from semichat.model.limits import forwards
+
+    assert forwards(1) == 0.0
+    assert forwards(2) == pytest.approx(2.0)
+    assert forwards(3) == pytest.approx(3 * (1 + 1 / 2 + 1 / 3) - 1)
+    assert forwards(20_000) == pytest.approx(20_000 * (math.log(20_000) + 0.5772), rel=1e-3)
