@@ -10,6 +10,7 @@ from aiohttp import web
 
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
+from semichat.aws.wire import WireCounters
 from semichat.server.api.appkeys import (
     CHAT,
     CLIENTS,
@@ -24,6 +25,7 @@ from semichat.server.api.appkeys import (
     SEND_LIMITER,
     SETTINGS,
     STREAM_SLOTS,
+    WIRE,
 )
 from semichat.server.api.logs import request_log_middleware
 from semichat.server.chat.service import ChatService
@@ -66,6 +68,7 @@ def create_app(settings: Settings) -> web.Application:
     app[DELIVERY] = DeliveryCounters()
     app[NEMESIS] = Nemesis.from_text(settings.faults)
     app[REFUSALS] = Counter()
+    app[WIRE] = WireCounters()
     app.cleanup_ctx.append(_aws)
     # After _aws, so that it closes first: the router's background work uses the clients.
     app.cleanup_ctx.append(_routing)
@@ -81,7 +84,10 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _aws(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with open_clients(settings) as clients:
+    nemesis = app[NEMESIS]
+    # The wire faults only when some fault is asked for: no handler to run on every attempt else.
+    wire_nemesis = nemesis if nemesis.spec.server_side else None
+    async with open_clients(settings, wire_nemesis, app[WIRE]) as clients:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)

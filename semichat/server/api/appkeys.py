@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from semichat.aws.clients import AwsClients
+from semichat.aws.wire import WireCounters
 from semichat.server.chat.service import ChatService
 from semichat.server.delivery.orphans import OrphanedPolls
 from semichat.server.delivery.routing import NotificationRouter
@@ -26,3 +27,5 @@ ROUTER = web.AppKey("router", NotificationRouter)
 CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)
 NEMESIS = web.AppKey("nemesis", Nemesis)
+# botocore's attempts, retries and the errors it gave up on, beneath the app.
+WIRE = web.AppKey("wire", WireCounters)

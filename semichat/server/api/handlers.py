@@ -24,6 +24,7 @@ from semichat.server.api.appkeys import (
     SEND_LIMITER,
     SETTINGS,
     STREAM_SLOTS,
+    WIRE,
 )
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
@@ -121,6 +122,9 @@ async def metrics(request: web.Request) -> web.Response:
             "routing": request.app[ROUTER].name,
             "delivery": request.app[DELIVERY].snapshot(),
             "faults": request.app[NEMESIS].snapshot(),
+            # botocore beneath the app: attempts, retries by the code retried, and the errors
+            # that reached the app, each keyed `service.Operation.Code`.
+            "botocore": request.app[WIRE].snapshot(),
             # Requests answered 503 because SQS refused the app, by cause (quota, throttled...),
             # and sends answered 503 after storing their message (`fanout`: retry to announce).
             "refusals": dict(request.app[REFUSALS].items()),
