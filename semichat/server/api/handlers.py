@@ -98,7 +98,7 @@ async def healthz(request: web.Request) -> web.Response:
         )
         await clients.sqs.list_queues(QueueNamePrefix=settings.queue_prefix, MaxResults=1)
     except Exception as exc:
-        raise Unavailable(f"backend not ready: {type(exc).__name__}") from None
+        raise Unavailable(f"backend not ready: {type(exc).__name__}", retry_after=1) from None
     return web.json_response(
         {"status": "ok", "backend": settings.backend, "routing": request.app[ROUTER].name}
     )

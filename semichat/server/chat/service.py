@@ -232,6 +232,7 @@ class ChatService:
             raise Unavailable(
                 "the message is stored but not every recipient was notified; "
                 "retry with the same idempotency key",
+                retry_after=1,
                 refusal="fanout",
             ) from exc
         if record is not None:
