@@ -287,3 +287,17 @@ async def test_an_eventually_consistent_read_misses_a_fresh_write(backend: Backe
         assert "Item" not in stale and w.dynamodb_received["GetItem"] == 0
         fresh = await w.clients.dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True)
         assert fresh["Item"] == key and w.dynamodb_received["GetItem"] == 1
+
+
+def test_results_carry_botocore_retries_by_code() -> None:
+    from semichat.harness.report import botocore_counts
+
+    key = "sqs.ReceiveMessage.ServiceUnavailable"
+    metrics = {
+        "before": {"botocore": {"retries": {key: 1}}},
+        "after": {"botocore": {"retries": {key: 3, "dynamodb.GetItem.ServiceUnavailable": 2}}},
+    }
+    counts = botocore_counts(metrics)
+    assert counts["retries"] == {"dynamodb.GetItem.ServiceUnavailable": 2, key: 2}
+    assert counts["retries_by_code"] == {"ServiceUnavailable": 4}
+    assert counts["errors"] == {} and counts["errors_by_code"] == {}

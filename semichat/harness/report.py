@@ -55,6 +55,24 @@ def fault_counts(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def botocore_counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What botocore did beneath the server during the run (`semichat/aws/wire/counters.py`):
+    attempts, retries and the errors that reached the app, each keyed `service.Operation.Code`,
+    and the retries and errors summed by code."""
+    lives = server_lives(metrics)
+    counts: dict[str, Any] = {
+        part: {k: n for k, n in sorted(_sum_delta(lives, "botocore", part).items()) if n}
+        for part in ("attempts", "retries", "errors")
+    }
+    for part in ("retries", "errors"):
+        by_code: dict[str, int] = {}
+        for key, n in counts[part].items():
+            code = key.split(".", 2)[-1]
+            by_code[code] = by_code.get(code, 0) + n
+        counts[f"{part}_by_code"] = dict(sorted(by_code.items()))
+    return counts
+
+
 def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
     """SQS requests per connected user per minute, from the server's counters.
 
@@ -210,6 +228,7 @@ def load_run(
         # The server's own account of what was done to it, beside (never inside) the checker's
         # verdict from the clients' records.
         results["faults"] = fault_counts(metrics)
+        results["botocore"] = botocore_counts(metrics)
     provisioning = path / "provisioning.json"
     if provisioning.exists():
         results["provisioning"] = json.loads(provisioning.read_text())
