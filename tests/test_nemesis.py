@@ -32,7 +32,7 @@ def test_a_spec_names_faults_and_presets_and_later_parts_win() -> None:
         60,
         120_000,
         300,
-        262_144,
+        1_048_576,
     )
     assert FaultSpec.parse(aws.describe()) == aws
 

@@ -216,18 +216,19 @@ async def test_fifo_requests_past_the_rate_are_throttled_and_retried(backend: Ba
 
 
 async def test_a_message_over_the_size_limit_is_refused(backend: Backend) -> None:
-    async with wire(backend, Scripted(message_size=262_144)) as w:
+    async with wire(backend, Scripted(message_size=1024)) as w:
         url = await _queue(w)
         with pytest.raises(ClientError) as info:
-            await w.clients.sqs.send_message(QueueUrl=url, MessageBody="x" * 262_145)
+            await w.clients.sqs.send_message(QueueUrl=url, MessageBody="x" * 1025)
         assert _code(info.value) == "InvalidParameterValue"
-        assert w.sqs_received["SendMessage"] == 0
-        await w.clients.sqs.send_message(QueueUrl=url, MessageBody="x" * 262_144)
-        # A queue created with a larger MaximumMessageSize keeps its own limit.
-        big = await _queue(w, MaximumMessageSize="262144")
+        assert w.counters.attempts["sqs.SendMessage"] == 1 and w.sqs_received["SendMessage"] == 0
+        await w.clients.sqs.send_message(QueueUrl=url, MessageBody="x" * 1024)
+        # A queue created with its own MaximumMessageSize keeps it.
+        larger = await _queue(w, MaximumMessageSize="2048")
+        await w.clients.sqs.send_message(QueueUrl=larger, MessageBody="x" * 2048)
         with pytest.raises(ClientError):
-            await w.clients.sqs.send_message(QueueUrl=big, MessageBody="x" * 262_145)
-        assert w.sqs_received["SendMessage"] == 1
+            await w.clients.sqs.send_message(QueueUrl=larger, MessageBody="x" * 2049)
+        assert w.sqs_received["SendMessage"] == 2
 
 
 async def _table(w: Wire) -> str:

@@ -12,9 +12,9 @@ Limits AWS documents and emulators skip (Amazon SQS Developer Guide, quotas; API
   (AWS: 120,000): `OverLimit`. Long polls past it are sent as usual (AWS: they return nothing).
 - `fifo_tps=N`: more than N requests per second per action on one FIFO queue (AWS: 300; a
   batch is one request): `ThrottlingException`.
-- `message_size=B`: SendMessage of a body over B bytes (AWS: 262,144, the `MaximumMessageSize`
-  default; a queue created with a larger one, up to 1 MiB, keeps its own):
-  `InvalidParameterValue`.
+- `message_size=B`: SendMessage of a body over B bytes to a queue created without its own
+  `MaximumMessageSize` (AWS's default: 1,048,576, per the CreateQueue reference botocore
+  ships; a queue created with one keeps its own): `InvalidParameterValue`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ from semichat.aws.wire.decisions import Decisions, operation, request_params
 from semichat.aws.wire.responses import error_response
 
 DEFAULT_VISIBILITY_S = 30
-DEFAULT_MAX_MESSAGE_BYTES = 262_144
 DELETES = ("DeleteMessage", "DeleteMessageBatch")
 # Where the queue of a ReceiveMessage is kept for its answer (botocore's per-call context).
 RECEIVED_FROM = "semichat_received_from"

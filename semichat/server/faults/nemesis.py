@@ -86,7 +86,7 @@ PRESETS: dict[str, str] = {
     "all": "sqs,platform,queue_delete=2",
     # AWS as documented: its published limits at their published figures, and errors at rates
     # that are assumptions (AWS publishes none; see docs/faults.md for each figure's source).
-    "aws": "queue_deleted_recently=60,inflight_limit=120000,fifo_tps=300,message_size=262144,"
+    "aws": "queue_deleted_recently=60,inflight_limit=120000,fifo_tps=300,message_size=1048576,"
     "receive_error=0.001,send_error=0.001,delete_fail=0.001,create_throttle=0.001,"
     "dynamodb_throttle=0.001,dynamodb_conflict=0.0001,duplicate=0.001,reorder=0.001",
 }
@@ -144,7 +144,8 @@ class FaultSpec:
 
     def describe(self) -> str:
         """The canonical spec: every active kind, then the seed."""
-        parts = [f"{k}={v:g}" for k, v in self.active.items()]
+        # Counts as whole numbers: `:g` would write 1,048,576 as 1.04858e+06.
+        parts = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in self.active.items()]
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return ",".join(parts)
