@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from semichat.server.api.app import create_app
-from semichat.server.api.appkeys import NEMESIS
+from semichat.server.api.appkeys import CLIENTS, NEMESIS
+from semichat.server.delivery.routing.naming import user_queue_name
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events
@@ -144,6 +145,29 @@ async def test_a_cancelled_transaction_answers_503_and_its_retry_completes(
         "dynamodb.TransactWriteItems.TransactionCanceledException": 1
     }
     assert not any(k.startswith("dynamodb.") for k in metrics["botocore"]["retries"])
+
+
+async def test_a_queue_deleted_recently_answers_503_and_the_send_completes_once_it_may_be_created(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    app, client = await _app_with_wire(aiohttp_client, settings, "queue_deleted_recently=60")
+    conversation = await new_conversation(client, "alice", "bob")
+    (await open_stream(client, "bob")).close()  # bob's queue exists
+    sqs = app[CLIENTS].sqs
+    name = user_queue_name(settings.queue_prefix, "bob")
+    # Deleted through the app's own client, so that the wire saw the deletion.
+    await sqs.delete_queue(QueueUrl=(await sqs.get_queue_url(QueueName=name))["QueueUrl"])
+    refused = await send(client, "alice", conversation, "hi", "k1")
+    assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+    _set(app, queue_deleted_recently=0)  # the minute is over
+    sent = await (await send(client, "alice", conversation, "hi", "k1")).json()
+    stream = await open_stream(client, "bob")
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"]
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"]["injected"] == {"queue_deleted_recently": 1}
+    assert metrics["refusals"] == {"fanout": 1}
 
 
 FAULTS = (
