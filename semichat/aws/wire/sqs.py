@@ -163,6 +163,7 @@ class SqsWire:
             return
         seconds = visibility or self._visibility.get(queue_name(url), DEFAULT_VISIBILITY_S)
         until = self._clock() + int(seconds)
+        self._count_in_flight(url)  # forget the expired first: long polls never count them
         handles = self._in_flight.setdefault(url, {})
         for message in parsed.get("Messages", []):
             handles[message["ReceiptHandle"]] = until
