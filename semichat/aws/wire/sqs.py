@@ -177,8 +177,15 @@ class SqsWire:
         elif op == "DeleteMessageBatch":
             for entry in params.get("Entries", []):
                 handles.pop(str(entry.get("ReceiptHandle")), None)
-        elif int(params.get("VisibilityTimeout", 1)) == 0:
-            handles.pop(str(params.get("ReceiptHandle")), None)
+        else:  # ChangeMessageVisibility: in flight until its new timeout (0: visible now)
+            handle, seconds = (
+                str(params.get("ReceiptHandle")),
+                int(params.get("VisibilityTimeout", 0)),
+            )
+            if seconds == 0:
+                handles.pop(handle, None)
+            elif handle in handles:
+                handles[handle] = self._clock() + seconds
 
     # -- errors ------------------------------------------------------------------------------
 
