@@ -186,6 +186,14 @@ def summary_table(results: dict[str, Any]) -> str:
     if faults.get("spec") or faults.get("injected"):
         injected = ", ".join(f"{k} {v}" for k, v in faults["injected"].items()) or "nothing"
         lines.append(f"faults injected ({faults['spec'] or 'crash only'}): {injected}")
+    botocore = results.get("botocore") or {}
+    for part in ("retries", "errors"):
+        by_code = botocore.get(f"{part}_by_code")
+        if by_code:
+            said = ", ".join(f"{k} {v}" for k, v in by_code.items())
+            lines.append(
+                f"botocore {part} by code{' (reached the app)' * (part == 'errors')}: {said}"
+            )
     cost = results.get("sqs_requests_per_user_minute")
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")
