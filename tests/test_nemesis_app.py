@@ -20,6 +20,7 @@ from semichat.settings import Settings
 from .sse_helpers import data, next_events
 from .test_api import as_user, new_conversation, send
 from .test_stream import STREAM_TIMEOUT, open_stream
+from .waiting import wait_for
 
 
 async def _app(aiohttp_client: Any, settings: Settings, faults: str) -> Any:
@@ -168,6 +169,51 @@ async def test_a_queue_deleted_recently_answers_503_and_the_send_completes_once_
     metrics = await (await client.get("/metrics")).json()
     assert metrics["faults"]["injected"] == {"queue_deleted_recently": 1}
     assert metrics["refusals"] == {"fanout": 1}
+
+
+async def test_a_send_whose_fan_out_and_lease_release_both_failed_is_announced_by_its_retry(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """The fan-out fails (every SendMessage attempt), then giving its lease back is throttled
+    (every attempt): the record keeps a live lease nobody holds. The retry with the same key
+    must still announce the message, not answer it done."""
+    app, client = await _app_with_wire(aiohttp_client, settings, "send_error=1,dynamodb_throttle=1")
+    _set(app, send_error=0, dynamodb_throttle=0)
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    await send(client, "alice", conversation, "warm", "k0")  # members cached: no read first
+    [warm] = await asyncio.wait_for(next_events(stream, 1), 10)
+    nemesis = app[NEMESIS]
+    strikes = nemesis.strikes
+
+    def fan_out_then_release_fail(kind: str) -> bool:
+        # SendMessage attempts fail; DynamoDB attempts fail only once a send has failed, so
+        # the transaction passes and the release after the failed fan-out does not.
+        if kind == "dynamodb_throttle":
+            return nemesis.injected["send_error"] > 0 and strikes(kind)
+        return strikes(kind)
+
+    nemesis.strikes = fan_out_then_release_fail  # type: ignore[method-assign]
+    uniform = nemesis.uniform
+    nemesis.uniform = lambda low, high: high  # type: ignore[method-assign]  # none reached
+    _set(app, send_error=1, dynamodb_throttle=1)
+    refused = await send(client, "alice", conversation, "hi", "k1")
+    assert (
+        refused.status == 503
+        and "retry with the same idempotency key" in (await refused.json())["error"]
+    )
+    assert nemesis.injected["dynamodb_throttle"] == 2  # the release's two attempts
+    # The fan-out's sends run side by side and the first failure answers: let the others
+    # finish failing (3 attempts to each of alice and bob) before the faults stop.
+    await wait_for(lambda: nemesis.injected["send_error"] == 6, 10, "every send attempt failed")
+    nemesis.strikes, nemesis.uniform = strikes, uniform  # type: ignore[method-assign]
+    _set(app, send_error=0, dynamodb_throttle=0)
+    retried = await send(client, "alice", conversation, "hi", "k1")
+    sent = await retried.json()
+    assert retried.status in (200, 201) and sent["duplicate"]
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"] != data(warm)["messageId"]
+    stream.close()
 
 
 FAULTS = (
