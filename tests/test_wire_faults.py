@@ -5,11 +5,13 @@ received; a fault botocore does not retry reaches the app after one attempt and 
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,6 +19,8 @@ from botocore.exceptions import ClientError
 
 from semichat.aws.clients import AwsClients, open_clients
 from semichat.aws.wire import WireCounters
+from semichat.aws.wire.sqs import RECEIVED_FROM as RECEIVED
+from semichat.aws.wire.sqs import SqsWire
 from semichat.server.errors import backend_refusal
 from semichat.server.faults import Nemesis
 from semichat.settings import Settings
@@ -302,3 +306,54 @@ def test_results_carry_botocore_retries_by_code() -> None:
     assert counts["retries"] == {"dynamodb.GetItem.ServiceUnavailable": 2, key: 2}
     assert counts["retries_by_code"] == {"ServiceUnavailable": 4}
     assert counts["errors"] == {} and counts["errors_by_code"] == {}
+
+
+class _Request:
+    """A prepared request as the `before-send` handler sees it (JSON body, per-call context)."""
+
+    def __init__(self, **params: Any) -> None:
+        self.body = json.dumps(params).encode()
+        self.url = "http://sqs/"
+        self.context: dict[str, Any] = {}
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_the_in_flight_record_follows_visibility_changes_and_timeouts() -> None:
+    clock = _Clock()
+    sqs = SqsWire(SimpleNamespace(), Scripted(inflight_limit=2), clock)
+    url = "http://sqs/123/q"
+
+    async def short_poll() -> Any:
+        request = _Request(QueueUrl=url, WaitTimeSeconds=0)
+        return await sqs.before_send(request, "before-send.sqs.ReceiveMessage"), request
+
+    async def received(*handles: str, visibility: int | None = None) -> None:
+        answer, request = await short_poll()
+        assert answer is None
+        request.context[RECEIVED] = (url, visibility)
+        sqs._on_received({"Messages": [{"ReceiptHandle": h} for h in handles]}, request.context)
+
+    await received("a", "b", visibility=10)
+    refused, _ = await short_poll()
+    assert refused is not None and refused.status_code == 403  # OverLimit: 2 in flight
+    # A visibility change to 0 makes one visible again; one to 60 keeps the other longer.
+    await sqs.before_send(
+        _Request(QueueUrl=url, ReceiptHandle="a", VisibilityTimeout=0),
+        "before-send.sqs.ChangeMessageVisibility",
+    )
+    await sqs.before_send(
+        _Request(QueueUrl=url, ReceiptHandle="b", VisibilityTimeout=60),
+        "before-send.sqs.ChangeMessageVisibility",
+    )
+    await received("c", visibility=10)
+    assert (await short_poll())[0] is not None  # b and c
+    clock.now += 11  # c's timeout ran out, b's (60 s) did not
+    await received("d", visibility=10)
+    assert (await short_poll())[0] is not None  # b and d
