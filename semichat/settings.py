@@ -59,6 +59,9 @@ class Settings:
     # at least the number of streams one process serves, plus headroom for sends and history.
     max_pool_connections: int = 2000
     visibility_timeout: int = 30
+    # Attempts botocore makes of a DynamoDB call, the first included: 10 is its legacy mode's
+    # DynamoDB policy as it ships (`semichat/aws/clients.py`); tests shorten it.
+    dynamodb_max_attempts: int = 10
     # Rotate streams after this long (0: never), as serverless platforms and proxies cut long
     # responses anyway; the client reconnects at once on the `retry:` hint.
     stream_max_seconds: float = 0.0

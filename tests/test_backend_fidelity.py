@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from .conftest import Backend, emulator_client
 
@@ -122,6 +123,26 @@ def test_deleted_queue_name_is_reusable_at_once(sqs: Any) -> None:
     sqs.delete_queue(QueueUrl=url)
     assert sqs.create_queue(QueueName=name)["QueueUrl"] == url
     sqs.delete_queue(QueueUrl=url)
+
+
+def test_message_size_limit(sqs: Any) -> None:
+    """AWS: a queue's `MaximumMessageSize` defaults to 1,048,576 bytes (the CreateQueue
+    reference in botocore 1.43's SQS model; it was 262,144 before 2026), and a larger body is
+    refused with `InvalidParameterValue`.
+
+    Measured: moto 5.2.5 as AWS documents it. The `[localstack]` variant asserts the same; its
+    author could not run LocalStack, so a failure there is a finding about LocalStack.
+    """
+    url = sqs.create_queue(QueueName=f"size{uuid.uuid4().hex[:6]}")["QueueUrl"]
+    try:
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["MaximumMessageSize"])
+        assert attrs["Attributes"]["MaximumMessageSize"] == "1048576"
+        sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_576)
+        with pytest.raises(ClientError) as info:
+            sqs.send_message(QueueUrl=url, MessageBody="x" * 1_048_577)
+        assert info.value.response["Error"]["Code"] == "InvalidParameterValue"
+    finally:
+        sqs.delete_queue(QueueUrl=url)
 
 
 def test_queue_url_shape(backend: Backend, sqs: Any) -> None:

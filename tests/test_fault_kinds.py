@@ -82,24 +82,40 @@ def _reorder(r: Results) -> None:
     assert _binomially_consistent(_injected(r, "reorder"), sqs["send"], 0.3), sqs
 
 
+def _attempts(r: Results, operation: str) -> int:
+    """Attempts botocore made of `operation` (`sqs.DeleteMessage`), retries included: the
+    trials of a wire fault, which strikes attempts, not calls."""
+    return sum(n for k, n in r["botocore"]["attempts"].items() if k.startswith(operation))
+
+
+def _retried(r: Results, operation: str) -> int:
+    return sum(n for k, n in r["botocore"]["retries"].items() if k.startswith(operation))
+
+
 def _delete_fail(r: Results) -> None:
     injected, sqs = _injected(r, "delete_fail"), r["sqs"]["requests"]
-    # A failed delete is retried as a release, so the notification comes again at once.
-    assert _binomially_consistent(injected, sqs["messages_deleted"] + injected, 0.2), sqs
-    assert sqs["messages_released"] >= injected
+    assert _binomially_consistent(injected, _attempts(r, "sqs.DeleteMessage"), 0.4), r["botocore"]
+    # botocore retried most of them; a delete whose 3 attempts all failed is retried as a
+    # release, so the notification comes again at once.
+    assert _retried(r, "sqs.DeleteMessage") > 0
+    assert 0 < sqs["messages_released"] <= injected
 
 
 def _receive_error(r: Results) -> None:
-    injected, sqs = _injected(r, "receive_error"), r["sqs"]["requests"]
-    assert _binomially_consistent(injected, sqs["receive"], 0.2), sqs
-    assert sqs["errors"] >= injected  # a loaded backend may fail a call of its own
+    injected = _injected(r, "receive_error")
+    assert _binomially_consistent(injected, _attempts(r, "sqs.ReceiveMessage"), 0.2)
+    # At the wire, beneath botocore: it retried them, and the app saw far fewer.
+    assert _retried(r, "sqs.ReceiveMessage") > 0
+    assert r["sqs"]["requests"]["errors"] < injected
 
 
 def _send_error(r: Results) -> None:
-    sqs = r["sqs"]["requests"]
-    # 5 %: a fan-out to three fails 14 % of the time, and all six attempts of a send about
-    # once in 130,000 sends, so every send completes.
-    assert _binomially_consistent(_injected(r, "send_error"), sqs["send"], 0.05), sqs
+    injected = _injected(r, "send_error")
+    # 40 % of attempts; botocore makes 3, so a SendMessage fails for the app 6.4 % of the
+    # time, a fan-out to three 18 %, and all six attempts of a client's send about once in
+    # 30,000 sends: every send completes.
+    assert _binomially_consistent(injected, _attempts(r, "sqs.SendMessage"), 0.4), r["botocore"]
+    assert _retried(r, "sqs.SendMessage") > 0
     # A failed fan-out answers 503; the client's retry with the same key completes it.
     assert int(r["locust"]["/api/chat/send"]["Failure Count"]) > 0
     assert r["sends"]["unknown"] == 0 and r["sends"]["ok"] == r["sends"]["attempted"]
@@ -121,10 +137,11 @@ def _lost_write(r: Results) -> None:
 
 
 def _create_throttle(r: Results) -> None:
-    injected, sqs = _injected(r, "create_throttle"), r["sqs"]["requests"]
-    # Queue creation is retried until it succeeds: every user got a queue and a stream.
-    assert injected > 0
-    assert sqs["create_queue"] == USERS + injected
+    injected = _injected(r, "create_throttle")
+    # Each throttled attempt is one more attempt, retried by botocore (and, if all 3 failed,
+    # by the client): every user got a queue and a stream.
+    assert injected > 0 and _retried(r, "sqs.CreateQueue") > 0
+    assert _attempts(r, "sqs.CreateQueue") == USERS + injected
     assert r["streams"]["users"] == USERS
 
 
@@ -153,7 +170,9 @@ EFFECTS: dict[str, Effect] = {
         ("duplicated",),
     ),
     "receive_error": Effect(_receive_error, {"reordered": None}),
-    # A failed fan-out re-announces, on its retry, to recipients that may have had it already.
+    # A failed fan-out re-announces, on its retry, to recipients that may have had it already;
+    # a struck attempt that reached the queue lands again on botocore's retry. A 503 takes
+    # three struck attempts, so both together stay under MEMBERS per injected error.
     "send_error": Effect(
         _send_error,
         {"duplicated": lambda r: MEMBERS * _injected(r, "send_error"), "reordered": None},
@@ -183,9 +202,10 @@ EFFECTS: dict[str, Effect] = {
 # The runs: kinds that share one are told apart by their own counters and bounds.
 GROUPS: dict[str, str] = {
     "reorder": "reorder=0.3",
-    "send_error+create_throttle": "send_error=0.05,create_throttle=0.5",
+    # The wire kinds at rates botocore's 3 attempts do not absorb, so that the app sees some.
+    "send_error+create_throttle": "send_error=0.4,create_throttle=0.5",
     "duplicate+receive_error": "duplicate=0.2,receive_error=0.2",
-    "delete_fail": "delete_fail=0.2",
+    "delete_fail": "delete_fail=0.4",
     "stream_cut+lost_write": "stream_cut=3,lost_write=0.1",
     "queue_delete": "queue_delete=40",
     "crash": "crash=5",

@@ -284,9 +284,39 @@ async def test_a_held_lease_stops_retries_until_it_runs_out(
     command = SendCommand(conversation, "crashed mid fan-out", "k")
     with pytest.raises(Unavailable):
         await chat.send("alice", command)
+    # The retries reach the restarted server: a process of its own, which knows nothing of the
+    # dead one's lease (a live process that failed to release takes its own lease over: see
+    # tests/test_nemesis_app.py).
+    restarted = ChatService(app_chat._store, router, settings, clock=clock)  # type: ignore[arg-type]
     clock.now += settings.fanout_lease_seconds / 2
-    assert (await chat.send("alice", command)).duplicate
+    assert (await restarted.send("alice", command)).duplicate
     assert queued(sqs, settings, "bob") == 0
     clock.now += settings.fanout_lease_seconds
+    assert (await restarted.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 1
+
+
+async def test_a_lease_this_process_could_not_release_is_taken_over_by_its_retry_here(
+    client: Client, sqs: Any, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fan-out failed and DynamoDB refused the release: the lease is held by nobody. A
+    retry in the same process takes it over at once and announces, rather than answer the
+    message done while nobody announces it until the lease runs out."""
+    conversation = await new_conversation(client, "alice", "bob")
+    app_chat = client.app[CHAT]
+    clock = Clock()
+    router = SimpleNamespace(publish=FlakyPublish(client.app[ROUTER].publish, failures=1))
+    chat = ChatService(app_chat._store, router, settings, clock=clock)  # type: ignore[arg-type]
+
+    async def throttled(idempotency_id: str) -> None:
+        raise ConnectionError("DynamoDB refused the release")
+
+    monkeypatch.setattr(app_chat._store, "release_fanout", throttled)
+    command = SendCommand(conversation, "released by nobody", "k")
+    with pytest.raises(Unavailable):
+        await chat.send("alice", command)
+    clock.now += 0.5  # well within the lease
     assert (await chat.send("alice", command)).duplicate
+    assert queued(sqs, settings, "bob") == 1
+    assert (await chat.send("alice", command)).duplicate  # announced once, not again
     assert queued(sqs, settings, "bob") == 1

@@ -13,11 +13,14 @@ from typing import Any
 import pytest
 
 from semichat.server.api.app import create_app
+from semichat.server.api.appkeys import CLIENTS, NEMESIS
+from semichat.server.delivery.routing.naming import user_queue_name
 from semichat.settings import Settings
 
 from .sse_helpers import data, next_events
 from .test_api import as_user, new_conversation, send
 from .test_stream import STREAM_TIMEOUT, open_stream
+from .waiting import wait_for
 
 
 async def _app(aiohttp_client: Any, settings: Settings, faults: str) -> Any:
@@ -48,7 +51,9 @@ async def test_a_user_over_the_queue_quota_gets_a_json_503_naming_it(
 async def test_a_failed_fan_out_answers_503_and_its_retry_completes(
     aiohttp_client: Any, settings: Settings
 ) -> None:
-    client = await _app(aiohttp_client, settings, "send_error=0.5,seed=2")
+    # botocore retries each failed SendMessage (3 attempts in all): at 0.8 a recipient's send
+    # still fails half of the time, so a fan-out to three mostly does.
+    client = await _app(aiohttp_client, settings, "send_error=0.8,seed=3")
     conversation = await new_conversation(client, "alice", "bob", "carol")
     statuses = []
     for _attempt in range(20):
@@ -60,6 +65,9 @@ async def test_a_failed_fan_out_answers_503_and_its_retry_completes(
     assert 503 in statuses and statuses[-1] in (200, 201), statuses
     metrics = await (await client.get("/metrics")).json()
     assert metrics["faults"]["injected"]["send_error"] >= statuses.count(503)
+    # Most injected errors never reached the app: botocore retried them.
+    retried = sum(n for k, n in metrics["botocore"]["retries"].items() if "SendMessage" in k)
+    assert retried > sum(n for k, n in metrics["botocore"]["errors"].items() if "SendMessage" in k)
 
 
 async def test_without_faults_nothing_is_injected(client: Any) -> None:
@@ -71,6 +79,141 @@ async def test_without_faults_nothing_is_injected(client: Any) -> None:
     metrics = await (await client.get("/metrics")).json()
     assert metrics["faults"] == {"spec": "", "injected": {}}
     assert metrics["refusals"] == {}
+
+
+def _set(app: Any, **rates: float) -> None:
+    """Change the nemesis's rates mid-test: a burst begins or ends (the wire reads them at
+    every attempt)."""
+    nemesis = app[NEMESIS]
+    nemesis.spec = dataclasses.replace(nemesis.spec, **rates)
+
+
+async def _app_with_wire(aiohttp_client: Any, settings: Settings, faults: str) -> Any:
+    # Two attempts instead of the ten DynamoDB's policy ships with: its 25 s of back-off would
+    # only make the burst longer to outlast, not change what the app sees once it has.
+    app = create_app(dataclasses.replace(settings, faults=faults, dynamodb_max_attempts=2))
+    client = await aiohttp_client(app, server_kwargs={"handler_cancellation": True})
+    return app, client
+
+
+async def test_a_dynamodb_throttling_burst_during_a_send_answers_503_and_its_retry_completes(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    app, client = await _app_with_wire(aiohttp_client, settings, "dynamodb_throttle=1")
+    _set(app, dynamodb_throttle=0)
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    # The conversation's members are known now: the burst meets the send's transaction.
+    await send(client, "alice", conversation, "before", "k0")
+    [before] = await asyncio.wait_for(next_events(stream, 1), 10)
+    _set(app, dynamodb_throttle=1)
+    refused = await send(client, "alice", conversation, "during", "k1")
+    assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+    assert "DynamoDB throttled TransactWriteItems" in (await refused.json())["error"]
+    _set(app, dynamodb_throttle=0)
+    retried = await send(client, "alice", conversation, "during", "k1")
+    assert retried.status in (200, 201)
+    sent = await retried.json()
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"] != data(before)["messageId"]
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["refusals"] == {"throttled": 1}
+    botocore = metrics["botocore"]
+    key = "dynamodb.TransactWriteItems.ProvisionedThroughputExceededException"
+    assert botocore["retries"][key] == 1 and botocore["errors"][key] == 1
+
+
+async def test_a_cancelled_transaction_answers_503_and_its_retry_completes(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    app, client = await _app_with_wire(aiohttp_client, settings, "dynamodb_conflict=1")
+    _set(app, dynamodb_conflict=0)
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    _set(app, dynamodb_conflict=1)
+    refused = await send(client, "alice", conversation, "hi", "k1")
+    assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+    _set(app, dynamodb_conflict=0)
+    sent = await (await send(client, "alice", conversation, "hi", "k1")).json()
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"]
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["refusals"] == {"conflict": 1}
+    # botocore does not retry a cancelled transaction: the app saw the first attempt's answer.
+    assert metrics["botocore"]["errors"] == {
+        "dynamodb.TransactWriteItems.TransactionCanceledException": 1
+    }
+    assert not any(k.startswith("dynamodb.") for k in metrics["botocore"]["retries"])
+
+
+async def test_a_queue_deleted_recently_answers_503_and_the_send_completes_once_it_may_be_created(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    app, client = await _app_with_wire(aiohttp_client, settings, "queue_deleted_recently=60")
+    conversation = await new_conversation(client, "alice", "bob")
+    (await open_stream(client, "bob")).close()  # bob's queue exists
+    sqs = app[CLIENTS].sqs
+    name = user_queue_name(settings.queue_prefix, "bob")
+    # Deleted through the app's own client, so that the wire saw the deletion.
+    await sqs.delete_queue(QueueUrl=(await sqs.get_queue_url(QueueName=name))["QueueUrl"])
+    refused = await send(client, "alice", conversation, "hi", "k1")
+    assert refused.status == 503 and refused.headers["Retry-After"] == "1"
+    _set(app, queue_deleted_recently=0)  # the minute is over
+    sent = await (await send(client, "alice", conversation, "hi", "k1")).json()
+    stream = await open_stream(client, "bob")
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"]
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"]["injected"] == {"queue_deleted_recently": 1}
+    assert metrics["refusals"] == {"fanout": 1}
+
+
+async def test_a_send_whose_fan_out_and_lease_release_both_failed_is_announced_by_its_retry(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    """The fan-out fails (every SendMessage attempt), then giving its lease back is throttled
+    (every attempt): the record keeps a live lease nobody holds. The retry with the same key
+    must still announce the message, not answer it done."""
+    app, client = await _app_with_wire(aiohttp_client, settings, "send_error=1,dynamodb_throttle=1")
+    _set(app, send_error=0, dynamodb_throttle=0)
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    await send(client, "alice", conversation, "warm", "k0")  # members cached: no read first
+    [warm] = await asyncio.wait_for(next_events(stream, 1), 10)
+    nemesis = app[NEMESIS]
+    strikes = nemesis.strikes
+
+    def fan_out_then_release_fail(kind: str) -> bool:
+        # SendMessage attempts fail; DynamoDB attempts fail only once a send has failed, so
+        # the transaction passes and the release after the failed fan-out does not.
+        if kind == "dynamodb_throttle":
+            return nemesis.injected["send_error"] > 0 and strikes(kind)
+        return strikes(kind)
+
+    nemesis.strikes = fan_out_then_release_fail  # type: ignore[method-assign]
+    uniform = nemesis.uniform
+    nemesis.uniform = lambda low, high: high  # type: ignore[method-assign]  # none reached
+    _set(app, send_error=1, dynamodb_throttle=1)
+    refused = await send(client, "alice", conversation, "hi", "k1")
+    assert (
+        refused.status == 503
+        and "retry with the same idempotency key" in (await refused.json())["error"]
+    )
+    assert nemesis.injected["dynamodb_throttle"] == 2  # the release's two attempts
+    # The fan-out's sends run side by side and the first failure answers: let the others
+    # finish failing (3 attempts to each of alice and bob) before the faults stop.
+    await wait_for(lambda: nemesis.injected["send_error"] == 6, 10, "every send attempt failed")
+    nemesis.strikes, nemesis.uniform = strikes, uniform  # type: ignore[method-assign]
+    _set(app, send_error=0, dynamodb_throttle=0)
+    retried = await send(client, "alice", conversation, "hi", "k1")
+    sent = await retried.json()
+    assert retried.status in (200, 201) and sent["duplicate"]
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == sent["messageId"] != data(warm)["messageId"]
+    stream.close()
 
 
 FAULTS = (

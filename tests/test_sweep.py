@@ -65,11 +65,24 @@ def test_summary_has_a_row_per_run_and_marks_failed_ones(tmp_path: Path) -> None
     assert ok["wire_delivered"] == results["wire"]["delivered"]
     requests = results["sqs"]["requests"]["requests"]
     assert ok["sqs_per_message"] == pytest.approx(requests / results["wire"]["sent"], abs=0.01)
+    assert ok["faults_injected"] == ok["botocore_retries"] == 0  # a run without faults
     table = integrity(summary)
     assert table.loc[("b", "none", 4), "failed"] == 1
     assert table.loc[("a", "none", 4), "runs"] == 2
     assert spread(summary, ["view_p99_ms"]).loc[("a", "none", 4), ("view_p99_ms", "count")] == 2
     assert "`a` kept the user view whole over 2 run(s)" in conclusion(summary)
+
+
+def test_summary_counts_the_faults_injected_and_botocores_retries(tmp_path: Path) -> None:
+    sweep_dir = _fake_sweep(tmp_path, [("a", "aws", 4, 1, 0)])
+    [results_path] = sweep_dir.glob("runs/*/chat/r/results.json")
+    results = json.loads(results_path.read_text())
+    results["faults"] = {"spec": "aws", "injected": {"send_error": 2, "duplicate": 1}}
+    retries = {"sqs.SendMessage.InternalError": 2, "dynamodb.GetItem.ThrottlingException": 1}
+    results["botocore"] = {"retries": retries, "errors": {"sqs.SendMessage.InternalError": 1}}
+    results_path.write_text(json.dumps(results))
+    [row] = summarise(sweep_dir).to_dict("records")
+    assert (row["faults_injected"], row["botocore_retries"], row["botocore_errors"]) == (3, 3, 1)
 
 
 def test_sweep_continues_past_a_failed_cell(tmp_path: Path) -> None:

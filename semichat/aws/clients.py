@@ -12,6 +12,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from semichat.aws.wire import Decisions, WireCounters, install_wire_faults
 from semichat.settings import Settings
 
 
@@ -37,8 +38,22 @@ class AwsClients:
     sqs: Any
 
 
-def client_config(settings: Settings) -> AioConfig:
-    """Pool, timeouts and retries for both clients.
+def retries(settings: Settings, service: str) -> dict[str, Any]:
+    """botocore's retry policy per service, each as botocore ships it for that service.
+
+    SQS: standard mode, 3 attempts in all (the mode's documented default; `total_max_attempts`
+    counts the first attempt, where the older `max_attempts` key counts retries only and gave 4).
+    DynamoDB: legacy mode, whose policy for DynamoDB (botocore/data/_retry.json) is 10 attempts
+    with a 50 ms base doubling each time, 25.55 s of back-off at most: boto3's default mode, and
+    the one that retries DynamoDB throttling longest. `dynamodb_max_attempts` changes the count.
+    """
+    if service == "dynamodb":
+        return {"mode": "legacy", "total_max_attempts": settings.dynamodb_max_attempts}
+    return {"mode": "standard", "total_max_attempts": 3}
+
+
+def client_config(settings: Settings, service: str = "sqs") -> AioConfig:
+    """Pool, timeouts and retries for one client.
 
     A long poll keeps its connection for up to `wait_seconds`, so the read timeout must exceed
     it and the pool must hold one connection per waiting stream: aiobotocore's default of 10
@@ -48,7 +63,7 @@ def client_config(settings: Settings) -> AioConfig:
         max_pool_connections=settings.max_pool_connections,
         connect_timeout=5,
         read_timeout=settings.wait_seconds + 10,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries=retries(settings, service),
         user_agent=USER_AGENT,
         # botocore checks every call's parameters against the service model before sending: 6.6 %
         # of the server's CPU at 100 chatting users. The server builds every call itself from
@@ -68,24 +83,29 @@ def _credentials(settings: Settings) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
+async def open_clients(
+    settings: Settings, nemesis: Decisions | None = None, counters: WireCounters | None = None
+) -> AsyncIterator[AwsClients]:
+    """Both clients; with `counters`, botocore's attempts, retries and errors are counted; with
+    `nemesis`, its wire faults answer some attempts (`semichat/aws/wire/`)."""
     session = get_session()
-    config = client_config(settings)
     creds = _credentials(settings)
     async with AsyncExitStack() as stack:
-        clients = {
-            service: await stack.enter_async_context(
+        clients = {}
+        for service, endpoint in (("dynamodb", settings.dynamodb_url), ("sqs", settings.sqs_url)):
+            client = await stack.enter_async_context(
                 session.create_client(
                     service,
                     region_name=settings.region,
                     endpoint_url=endpoint,
-                    config=config,
+                    config=client_config(settings, service),
                     **creds,
                 )
             )
-            for service, endpoint in (
-                ("dynamodb", settings.dynamodb_url),
-                ("sqs", settings.sqs_url),
-            )
-        }
+            # Counters first: they then count the attempts a fault answers too.
+            if counters is not None:
+                counters.install(client, service)
+            if nemesis is not None:
+                install_wire_faults(client, service, nemesis)
+            clients[service] = client
         yield AwsClients(**clients)

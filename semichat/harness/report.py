@@ -56,6 +56,24 @@ def fault_counts(metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def botocore_counts(metrics: dict[str, Any]) -> dict[str, Any]:
+    """What botocore did beneath the server during the run (`semichat/aws/wire/counters.py`):
+    attempts, retries and the errors that reached the app, each keyed `service.Operation.Code`,
+    and the retries and errors summed by code."""
+    lives = server_lives(metrics)
+    counts: dict[str, Any] = {
+        part: {k: n for k, n in sorted(_sum_delta(lives, "botocore", part).items()) if n}
+        for part in ("attempts", "retries", "errors")
+    }
+    for part in ("retries", "errors"):
+        by_code: dict[str, int] = {}
+        for key, n in counts[part].items():
+            code = key.split(".", 2)[-1]
+            by_code[code] = by_code.get(code, 0) + n
+        counts[f"{part}_by_code"] = dict(sorted(by_code.items()))
+    return counts
+
+
 def sqs_cost(metrics: dict[str, Any], events: pd.DataFrame) -> dict[str, Any]:
     """SQS requests per connected user per minute, from the server's counters.
 
@@ -169,6 +187,14 @@ def summary_table(results: dict[str, Any]) -> str:
     if faults.get("spec") or faults.get("injected"):
         injected = ", ".join(f"{k} {v}" for k, v in faults["injected"].items()) or "nothing"
         lines.append(f"faults injected ({faults['spec'] or 'crash only'}): {injected}")
+    botocore = results.get("botocore") or {}
+    for part in ("retries", "errors"):
+        by_code = botocore.get(f"{part}_by_code")
+        if by_code:
+            said = ", ".join(f"{k} {v}" for k, v in by_code.items())
+            lines.append(
+                f"botocore {part} by code{' (reached the app)' * (part == 'errors')}: {said}"
+            )
     cost = results.get("sqs_requests_per_user_minute")
     if cost is not None:
         lines.append(f"SQS requests per connected user per minute: {cost}")
@@ -214,6 +240,7 @@ def load_run(
         usage = backend_usage(server_lives(metrics))
         if usage is not None:
             results["backend"] = usage
+        results["botocore"] = botocore_counts(metrics)
     provisioning = path / "provisioning.json"
     if provisioning.exists():
         results["provisioning"] = json.loads(provisioning.read_text())

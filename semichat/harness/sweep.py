@@ -181,7 +181,11 @@ def summary_row(record: dict[str, Any], sweep_dir: Path) -> dict[str, Any]:
         row |= {f"{tag}_{q}_ms": r["latency_ms"].get(q) for q in QUANTILES}
     row |= _sqs_columns(results)
     faults = results.get("faults") or {}
-    row["faults_injected"] = sum((faults.get("counts") or {}).values()) if faults else 0
+    row["faults_injected"] = sum((faults.get("injected") or {}).values()) if faults else 0
+    # What botocore retried beneath the server, and the errors it gave up on (to the app).
+    botocore = results.get("botocore") or {}
+    row["botocore_retries"] = sum((botocore.get("retries") or {}).values())
+    row["botocore_errors"] = sum((botocore.get("errors") or {}).values())
     return row
 
 
@@ -231,4 +235,6 @@ SUMMARY_COLUMNS = (
     "sqs_per_message",
     "sqs_per_user_minute",
     "sqs_per_stream_minute_steady",
+    "faults_injected",
+    "botocore_retries",
 )

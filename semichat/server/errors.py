@@ -74,28 +74,88 @@ def error_response(status: int, message: str, retry_after: int | None = None) ->
     return response
 
 
+# AWS's refusals that are no bug of ours, by cause, for both services. botocore has already
+# retried the retryable ones (throttling, 5xx) by the time the app sees them.
 THROTTLING_CODES = frozenset(
-    {"ThrottlingException", "RequestThrottled", "Throttling", "RequestLimitExceeded"}
+    {
+        "ThrottlingException",
+        "RequestThrottled",
+        "Throttling",
+        "RequestLimitExceeded",
+        "ProvisionedThroughputExceededException",
+        "KmsThrottled",
+    }
 )
-UNAVAILABLE_CODES = frozenset({"ServiceUnavailable", "InternalError", "InternalFailure"})
+UNAVAILABLE_CODES = frozenset(
+    {"ServiceUnavailable", "InternalError", "InternalFailure", "InternalServerError"}
+)
+# A transaction cancelled by a concurrent one (or its token in use): retrying the same request
+# later succeeds, or finds the first attempt's result (`chat/service.py`'s idempotency record).
+CONFLICT_CODES = frozenset(
+    {
+        "TransactionCanceledException",
+        "TransactionConflictException",
+        "TransactionInProgressException",
+    }
+)
 QUOTA_CODES = frozenset({"OverLimit"})
+RECENTLY_DELETED_CODES = frozenset(
+    {"QueueDeletedRecently", "AWS.SimpleQueueService.QueueDeletedRecently"}
+)
+# Seconds a client should wait before retrying, per cause: a throttled or failed call's retry
+# soon succeeds; a queue name deleted recently is reusable 60 s after its deletion (Amazon SQS
+# API reference, CreateQueue); an in-flight limit or quota takes longer to clear.
+RETRY_AFTER_S = {
+    "throttled": 1,
+    "unavailable": 1,
+    "conflict": 1,
+    "quota": 30,
+    "recently_deleted": 60,
+}
+DYNAMODB_ACTIONS = frozenset(
+    {
+        "GetItem",
+        "PutItem",
+        "UpdateItem",
+        "DeleteItem",
+        "Query",
+        "Scan",
+        "BatchWriteItem",
+        "BatchGetItem",
+        "TransactWriteItems",
+        "TransactGetItems",
+        "DescribeTable",
+        "CreateTable",
+    }
+)
 
 
 def backend_refusal(exc: ClientError) -> tuple[str, str] | None:
     """(cause, message) for an AWS error that is no bug of ours but AWS refusing us for now:
-    the client gets a 503 and may retry. None for anything else (a 500: a bug to fix)."""
+    the client gets a 503 with `Retry-After` (`RETRY_AFTER_S[cause]`) and may retry. None for
+    anything else (a 500: a bug to fix)."""
     error = exc.response.get("Error", {})
     code = str(error.get("Code", ""))
     action = exc.operation_name
+    service = "DynamoDB" if action in DYNAMODB_ACTIONS else "SQS"
     if code in QUOTA_CODES:
         return "quota", (
             f"SQS refused {action} ({code}: {error.get('Message', '')}): the queue quota is "
             "reached, so no notification queue can be created for this user"
+            if action == "CreateQueue"
+            else f"SQS refused {action} ({code}: {error.get('Message', '')}); retry later"
         )
     if code in THROTTLING_CODES:
-        return "throttled", f"SQS throttled {action} ({code}); retry shortly"
+        return "throttled", f"{service} throttled {action} ({code}); retry shortly"
     if code in UNAVAILABLE_CODES:
-        return "unavailable", f"SQS failed {action} ({code}); retry shortly"
+        return "unavailable", f"{service} failed {action} ({code}); retry shortly"
+    if code in CONFLICT_CODES:
+        return "conflict", f"{service} cancelled {action} ({code}); retry shortly"
+    if code in RECENTLY_DELETED_CODES:
+        return "recently_deleted", (
+            f"SQS refused {action} ({code}): the notification queue was deleted less than "
+            "60 s ago and cannot be created again yet; retry in a minute"
+        )
     return None
 
 
@@ -124,7 +184,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         cause, message = refusal
         request.app[REFUSALS][cause] += 1
         log.warning("refused %s %s: %s", request.method, request.path, message)
-        return error_response(503, message)
+        return error_response(503, message, retry_after=RETRY_AFTER_S[cause])
     except BackendConnectionError as exc:
         # The backend did not take the connection in time (an emulator's accept queue full
         # under 10,000 streams connecting, in `benchmarks/bench_streams.py`): not our bug.

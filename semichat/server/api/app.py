@@ -11,6 +11,7 @@ from aiohttp import web
 from semichat.aws.clients import open_clients
 from semichat.aws.tables import ensure_tables
 from semichat.aws.usage import BackendUsage, watch
+from semichat.aws.wire import WireCounters
 from semichat.server.api.appkeys import (
     CHAT,
     CLIENTS,
@@ -26,6 +27,7 @@ from semichat.server.api.appkeys import (
     SETTINGS,
     STREAM_SLOTS,
     USAGE,
+    WIRE,
 )
 from semichat.server.api.logs import request_log_middleware
 from semichat.server.chat.service import ChatService
@@ -69,6 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app[NEMESIS] = Nemesis.from_text(settings.faults)
     app[REFUSALS] = Counter()
     app[USAGE] = BackendUsage()
+    app[WIRE] = WireCounters()
     app.cleanup_ctx.append(_aws)
     # After _aws, so that it closes first: the router's background work uses the clients.
     app.cleanup_ctx.append(_routing)
@@ -84,7 +87,10 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _aws(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with open_clients(settings) as clients:
+    nemesis = app[NEMESIS]
+    # The wire faults only when some fault is asked for: no handler to run on every attempt else.
+    wire_nemesis = nemesis if nemesis.spec.server_side else None
+    async with open_clients(settings, wire_nemesis, app[WIRE]) as clients:
         # Requests, DynamoDB units and latency per operation, for `/metrics` (cost, the model).
         watch(clients.dynamodb, "dynamodb", app[USAGE])
         watch(clients.sqs, "sqs", app[USAGE])

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from semichat.aws.clients import AwsClients
 from semichat.aws.usage import BackendUsage
+from semichat.aws.wire import WireCounters
 from semichat.server.chat.service import ChatService
 from semichat.server.delivery.orphans import OrphanedPolls
 from semichat.server.delivery.routing import NotificationRouter
@@ -28,3 +29,5 @@ CHAT = web.AppKey("chat", ChatService)
 ORPHANS = web.AppKey("orphans", OrphanedPolls)
 NEMESIS = web.AppKey("nemesis", Nemesis)
 USAGE = web.AppKey("usage", BackendUsage)
+# botocore's attempts, retries and the errors it gave up on, beneath the app.
+WIRE = web.AppKey("wire", WireCounters)

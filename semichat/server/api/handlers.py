@@ -25,6 +25,7 @@ from semichat.server.api.appkeys import (
     SETTINGS,
     STREAM_SLOTS,
     USAGE,
+    WIRE,
 )
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
@@ -98,7 +99,7 @@ async def healthz(request: web.Request) -> web.Response:
         )
         await clients.sqs.list_queues(QueueNamePrefix=settings.queue_prefix, MaxResults=1)
     except Exception as exc:
-        raise Unavailable(f"backend not ready: {type(exc).__name__}") from None
+        raise Unavailable(f"backend not ready: {type(exc).__name__}", retry_after=1) from None
     return web.json_response(
         {"status": "ok", "backend": settings.backend, "routing": request.app[ROUTER].name}
     )
@@ -125,6 +126,9 @@ async def metrics(request: web.Request) -> web.Response:
             "routing": request.app[ROUTER].name,
             "delivery": request.app[DELIVERY].snapshot(),
             "faults": request.app[NEMESIS].snapshot(),
+            # botocore beneath the app: attempts, retries by the code retried, and the errors
+            # that reached the app, each keyed `service.Operation.Code`.
+            "botocore": request.app[WIRE].snapshot(),
             # Requests answered 503 because SQS refused the app, by cause (quota, throttled...),
             # and sends answered 503 after storing their message (`fanout`: retry to announce).
             "refusals": dict(request.app[REFUSALS].items()),

@@ -104,6 +104,11 @@ class ChatService:
         # asked DynamoDB for them: with 100 chatting users, 4 of the about 13 backend
         # requests per message (`semichat simulate --scenario chat --users 100`).
         self._members: dict[str, frozenset[str]] = {}
+        # Fan-out leases this process took, failed to fan out under, and could not give back
+        # (DynamoDB refused the release): idempotency id -> the lease's end, in ms. A retry
+        # here may take such a lease over at once, rather than answer the message done while
+        # nobody announces it until the lease runs out.
+        self._abandoned: dict[str, int] = {}
 
     def _remember(self, conversation_id: str, members: set[str]) -> None:
         if len(self._members) >= MEMBERS_CACHED:
@@ -197,12 +202,20 @@ class ChatService:
                 "idempotencyKey was already used for a different message by this sender"
             )
         now = self._clock()
+        # Leases only grow, so "older than now, or no newer than the one abandoned here" takes
+        # over exactly an expired lease or ours, never one another attempt took since.
+        claimable_ms = max(int(now * 1000), self._abandoned.pop(record.idempotency_id, -1) + 1)
+        lease_ms = self._lease_until_ms(now)
         if not record.notified and await self._store.claim_fanout(
-            record.idempotency_id, int(now * 1000), self._lease_until_ms(now)
+            record.idempotency_id, claimable_ms, lease_ms
         ):
             log.info("re-announcing a message whose first fan-out did not finish")
             await self._fan_out(
-                record.idempotency_id, members, record.message_id, record.conversation_id
+                record.idempotency_id,
+                members,
+                record.message_id,
+                record.conversation_id,
+                lease_ms=lease_ms,
             )
         return SendResult(
             record.message_id, record.conversation_id, sender, record.created_at, duplicate=True
@@ -215,9 +228,11 @@ class ChatService:
         message_id: str,
         conversation_id: str,
         record: dict[str, Any] | None = None,
+        lease_ms: int = 0,
     ) -> None:
         """Announce to every member, then mark the record notified: together with other sends'
-        marks when this send stored `record` itself, alone when it re-announces a retry's."""
+        marks when this send stored `record` itself, alone when it re-announces a retry's
+        (under the lease it claimed, ending at `lease_ms`)."""
         # The sender is a recipient too: its other tabs and devices must hear of the message.
         try:
             await self._router.publish(sorted(members), Notification(message_id, conversation_id))
@@ -226,18 +241,26 @@ class ChatService:
             try:
                 await self._store.release_fanout(idempotency_id)
             except Exception:
-                # The lease then simply runs out: a retry takes over a little later.
+                # The lease then runs out: a retry elsewhere takes over after it; one here takes
+                # it over at once.
                 log.warning("could not release the fan-out lease", exc_info=True)
+                self._abandon(idempotency_id, record["fanoutLeaseUntilMs"] if record else lease_ms)
             # Counted: each such answer's retry announces again to members already told.
             raise Unavailable(
                 "the message is stored but not every recipient was notified; "
                 "retry with the same idempotency key",
+                retry_after=1,
                 refusal="fanout",
             ) from exc
         if record is not None:
             await self._marks.mark(record)
         else:
             await self._store.mark_notified(idempotency_id)
+
+    def _abandon(self, idempotency_id: str, lease_ms: int) -> None:
+        if len(self._abandoned) >= MEMBERS_CACHED:
+            del self._abandoned[next(iter(self._abandoned))]  # the oldest
+        self._abandoned[idempotency_id] = lease_ms
 
     def _lease_until_ms(self, now: float) -> int:
         return int((now + self._settings.fanout_lease_seconds) * 1000)

@@ -1,10 +1,12 @@
-"""SQS as AWS misbehaves: `SqsQueues` with the nemesis's SQS faults injected.
+"""SQS as AWS misbehaves without an error: `SqsQueues` with the nemesis's `duplicate`,
+`reorder` and `queue_delete` faults.
 
 Every routing strategy reaches SQS through `SqsQueues`, so the faults apply to any of them.
-Injected errors are botocore `ClientError`s with AWS's codes, raised where AWS would raise them,
-so what runs above is the application's real error handling. The calls the nemesis itself makes
-(a delayed re-delivery, a queue deleted behind the app) are not the app's requests and are not
-counted as such.
+These three are no error answer that botocore could retry: a delete that "succeeds" but whose
+message comes back, a send held back, a queue gone behind the app. They act here, on the app's
+calls. AWS's error answers and limits act beneath botocore's retries instead
+(`semichat/aws/wire/`). The calls the nemesis itself makes (a delayed re-delivery, a queue
+deleted behind the app) are not the app's requests and are not counted as such.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import logging
 from typing import Any
 
 from semichat.server.delivery.sqs import SqsQueues
-from semichat.server.faults.nemesis import OVER_LIMIT, THROTTLED, Nemesis, aws_error
+from semichat.server.faults.nemesis import Nemesis
 from semichat.server.metrics import SqsCounters
 
 log = logging.getLogger("semichat.nemesis")
@@ -30,7 +32,6 @@ class FaultySqsQueues(SqsQueues):
     def __init__(self, sqs: Any, counters: SqsCounters, nemesis: Nemesis) -> None:
         super().__init__(sqs, counters)
         self.nemesis = nemesis
-        self._created: set[str] = set()
         self._urls: set[str] = set()
         self._deleter: asyncio.Task[None] | None = None
 
@@ -38,32 +39,11 @@ class FaultySqsQueues(SqsQueues):
         return round(self.nemesis.uniform(*seconds))
 
     async def create_queue(self, name: str, attributes: dict[str, str]) -> str:
-        quota = self.nemesis.spec.queue_quota
-        if self.nemesis.strikes("create_throttle"):
-            self.counters.create_queue += 1
-            self.counters.errors += 1
-            raise aws_error(*THROTTLED, "CreateQueue", "Rate exceeded (injected)")
-        if quota and name not in self._created and len(self._created) >= quota:
-            self.nemesis.count("queue_quota")
-            self.counters.create_queue += 1
-            self.counters.errors += 1
-            raise aws_error(
-                *OVER_LIMIT, "CreateQueue", f"the quota of {quota} queues is reached (injected)"
-            )
         url = await super().create_queue(name, attributes)
-        self._created.add(name)
         self._urls.add(url)
         return url
 
     async def send(self, queue_url: str, body: str, **extra: Any) -> None:
-        if self.nemesis.strikes("send_error"):
-            # Half of the failures come after the message was enqueued, as a timeout can.
-            if self.nemesis.uniform(0, 1) < 0.5:
-                await super().send(queue_url, body, **extra)
-            else:
-                self.counters.send += 1
-            self.counters.errors += 1
-            raise self.nemesis.failure("SendMessage")
         if self.nemesis.strikes("reorder"):
             extra = {**extra, "DelaySeconds": self._hold(REORDER_DELAY_S)}
         await super().send(queue_url, body, **extra)
@@ -72,19 +52,9 @@ class FaultySqsQueues(SqsQueues):
         self, queue_url: str, wait_seconds: int, visibility_timeout: int | None = None
     ) -> list[dict[str, Any]]:
         self._urls.add(queue_url)
-        if self.nemesis.strikes("receive_error"):
-            self.counters.receive += 1
-            self.counters.errors += 1
-            # A failed poll is quick: yield, so that a caller retrying at once cannot spin.
-            await asyncio.sleep(0)
-            raise self.nemesis.failure("ReceiveMessage")
         return await super().receive(queue_url, wait_seconds, visibility_timeout)
 
     async def delete(self, queue_url: str, receipt_handle: str) -> None:
-        if self.nemesis.strikes("delete_fail"):
-            self.counters.delete += 1
-            self.counters.errors += 1
-            raise self.nemesis.failure("DeleteMessage")
         if self.nemesis.strikes("duplicate"):
             # The delete "succeeds", but the message comes back: at-least-once delivery.
             self.counters.delete += 1
@@ -98,14 +68,11 @@ class FaultySqsQueues(SqsQueues):
         await super().delete(queue_url, receipt_handle)
 
     async def delete_batch(self, queue_url: str, receipt_handles: list[str]) -> None:
-        """Each entry meets the faults a single delete would: a failed one is left in flight
-        (SQS reports it under `Failed`; the message returns after its visibility timeout), a
-        duplicated one "succeeds" and comes back."""
+        """Each entry meets the duplicate fault a single delete would: a struck one "succeeds"
+        and comes back."""
         kept = []
         for receipt in receipt_handles:
-            if self.nemesis.strikes("delete_fail"):
-                self.counters.errors += 1
-            elif self.nemesis.strikes("duplicate"):
+            if self.nemesis.strikes("duplicate"):
                 self.counters.messages_deleted += 1
                 await self._sqs.change_message_visibility(
                     QueueUrl=queue_url,
@@ -115,7 +82,7 @@ class FaultySqsQueues(SqsQueues):
             else:
                 kept.append(receipt)
         if not kept:
-            self.counters.delete += 1  # the one batch request, all of whose entries failed
+            self.counters.delete += 1  # the one batch request, all of whose entries came back
         else:
             await super().delete_batch(queue_url, kept)
 

@@ -6,8 +6,9 @@ run without faults says nothing about them. A spec such as
 `duplicate=0.05,reorder=0.05,delete_fail=0.02,receive_error=0.02,seed=7` names each fault and
 its rate; presets (`sqs`, `platform`, `all`) expand to several, and later parts override earlier
 ones (`sqs,duplicate=0.2`). This module is pure: parsing, the seeded decisions, and the counts
-of what was injected. The SQS faults are applied by `faulty_sqs.py` (below every routing
-strategy), the platform faults by `stream.py`, and `crash` by `semichat simulate`.
+of what was injected. AWS's errors and limits are applied beneath botocore
+(`semichat/aws/wire/`), `duplicate`, `reorder` and `queue_delete` by `faulty_sqs.py` (below
+every routing strategy), the platform faults by `stream.py`, and `crash` by `semichat simulate`.
 
 Kinds (P is a probability per operation, S seconds, N a count):
 
@@ -33,6 +34,13 @@ Kinds (P is a probability per operation, S seconds, N a count):
 - `crash=S`: `semichat simulate` kills the server (SIGKILL) about S s into the run and starts it
   again over the same backend.
 - `seed=N`: the random seed, so that a run's decisions can be repeated.
+
+Beneath botocore's retries (`semichat/aws/wire/`, which documents each): `dynamodb_throttle=P`,
+`dynamodb_conflict=P`, `dynamodb_capacity=N` (units a second per table), `stale_read=S`, and
+AWS's documented SQS limits `queue_deleted_recently=S`, `inflight_limit=N`, `fifo_tps=N`,
+`message_size=B`. `receive_error`, `send_error`, `delete_fail`, `create_throttle` and
+`queue_quota` act there too: an injected error meets botocore's retries before the app. The
+`aws` preset holds them all (docs/faults.md: which figures are AWS's and which assumed).
 """
 
 from __future__ import annotations
@@ -54,6 +62,8 @@ PROBABILITIES = (
     "create_throttle",
     "lost_write",
     "stall",
+    "dynamodb_throttle",
+    "dynamodb_conflict",
 )
 # Kinds that are not probabilities, with the type of their value.
 OTHERS: dict[str, type] = {
@@ -62,6 +72,12 @@ OTHERS: dict[str, type] = {
     "stream_cut": float,
     "crash": float,
     "seed": int,
+    "dynamodb_capacity": float,
+    "stale_read": float,
+    "queue_deleted_recently": float,
+    "inflight_limit": int,
+    "fifo_tps": float,
+    "message_size": int,
 }
 PRESETS: dict[str, str] = {
     # What a standard queue does to a busy app: at-least-once, best-effort order, 5xx, throttling.
@@ -72,6 +88,11 @@ PRESETS: dict[str, str] = {
     # Both, and queues deleted behind the app; no quota (it refuses users by design), no crash
     # (it is `simulate`'s to do and needs a time within the run: add `crash=S`).
     "all": "sqs,platform,queue_delete=2",
+    # AWS as documented: its published limits at their published figures, and errors at rates
+    # that are assumptions (AWS publishes none; see docs/faults.md for each figure's source).
+    "aws": "queue_deleted_recently=60,inflight_limit=120000,fifo_tps=300,message_size=1048576,"
+    "receive_error=0.001,send_error=0.001,delete_fail=0.001,create_throttle=0.001,"
+    "dynamodb_throttle=0.001,dynamodb_conflict=0.0001,duplicate=0.001,reorder=0.001",
 }
 # The errors AWS answers a failed call with: (code, HTTP status).
 FAILURES = (("ServiceUnavailable", 503), ("InternalError", 500), ("ThrottlingException", 400))
@@ -98,6 +119,14 @@ class FaultSpec:
     stream_cut: float = 0.0
     crash: float = 0.0
     seed: int | None = None
+    dynamodb_throttle: float = 0.0
+    dynamodb_conflict: float = 0.0
+    dynamodb_capacity: float = 0.0
+    stale_read: float = 0.0
+    queue_deleted_recently: float = 0.0
+    inflight_limit: int = 0
+    fifo_tps: float = 0.0
+    message_size: int = 0
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
@@ -120,7 +149,8 @@ class FaultSpec:
 
     def describe(self) -> str:
         """The canonical spec: every active kind, then the seed."""
-        parts = [f"{k}={v:g}" for k, v in self.active.items()]
+        # Counts as whole numbers: `:g` would write 1,048,576 as 1.04858e+06.
+        parts = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in self.active.items()]
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return ",".join(parts)
@@ -218,6 +248,15 @@ class Nemesis:
     def choice(self, items: list[str]) -> str:
         with self._lock:
             return self.rng.choice(items)
+
+    def value(self, kind: str) -> float:
+        """The kind's setting, 0 when off (for the wire faults, `semichat/aws/wire/`)."""
+        return float(getattr(self.spec, kind) or 0)
+
+    def failure_code(self) -> tuple[str, int]:
+        """One of the errors AWS fails a call with, (code, HTTP status), by the seeded RNG."""
+        with self._lock:
+            return self.rng.choice(FAILURES)
 
     def failure(self, operation: str) -> ClientError:
         """One of the errors AWS fails a call with, chosen by the seeded RNG."""
