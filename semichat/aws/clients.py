@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -12,6 +13,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
+from semichat.aws.latency import LatencyProfile, install_latency
 from semichat.settings import Settings
 
 
@@ -68,13 +70,18 @@ def _credentials(settings: Settings) -> dict[str, str]:
 
 
 @asynccontextmanager
-async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
+async def open_clients(
+    settings: Settings, latency: LatencyProfile | None = None, seed: int | None = None
+) -> AsyncIterator[AwsClients]:
+    """Both clients; with `latency`, every attempt of their calls takes the profile's time
+    (`aws/latency.py`), drawn from a generator seeded by `seed` and the service."""
     session = get_session()
     config = client_config(settings)
     creds = _credentials(settings)
     async with AsyncExitStack() as stack:
-        clients = {
-            service: await stack.enter_async_context(
+        clients = {}
+        for service, endpoint in (("dynamodb", settings.dynamodb_url), ("sqs", settings.sqs_url)):
+            client = await stack.enter_async_context(
                 session.create_client(
                     service,
                     region_name=settings.region,
@@ -83,9 +90,8 @@ async def open_clients(settings: Settings) -> AsyncIterator[AwsClients]:
                     **creds,
                 )
             )
-            for service, endpoint in (
-                ("dynamodb", settings.dynamodb_url),
-                ("sqs", settings.sqs_url),
-            )
-        }
+            if latency is not None:
+                rng = random.Random(None if seed is None else f"{seed}:{service}")
+                install_latency(client, service, latency, rng)
+            clients[service] = client
         yield AwsClients(**clients)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from semichat.aws.clients import open_clients
+from semichat.aws.latency import load_profile
 from semichat.aws.tables import ensure_tables
 from semichat.server.api.appkeys import (
     CHAT,
@@ -81,7 +82,10 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _aws(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    async with open_clients(settings) as clients:
+    spec = app[NEMESIS].spec
+    # `latency=` acts beneath the clients' retries, so it is installed on the clients themselves.
+    latency = load_profile(spec.latency) if spec.latency else None
+    async with open_clients(settings, latency, spec.seed) as clients:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
