@@ -98,6 +98,18 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
             "semichat sweep --scenario idle --users 100 --repeat 2 -- --active 0",
         ],
     ),
+    "calibrate": (
+        "measure each AWS call against a backend; write a latency profile to replay",
+        "Measure how long each DynamoDB and SQS call the chat makes takes against a backend "
+        "(a bounded number of calls, one at a time, on scratch tables and queues it deletes "
+        "afterwards), and write the percentiles as a latency profile. Measure AWS once, then "
+        "replay it anywhere with --faults latency=FILE.",
+        [
+            "semichat calibrate --backend embedded --output emb.json --count 50",
+            "semichat calibrate --backend aws --region eu-west-1 --output aws-eu.json",
+            "semichat simulate --faults latency=aws-eu.json",
+        ],
+    ),
     "worker": (
         "lend this machine's users to `simulate --expect-workers N` on another",
         "Be one of the Locust workers a `semichat simulate --expect-workers N` master waits "
