@@ -51,7 +51,7 @@ class _Recorder:
 
     def _finish(self, context: dict[str, Any], event_name: str, **_: Any) -> None:
         started = context.pop("semichat_calibrate_started", None)
-        _, service, operation = event_name.split(".", 2)
+        service, operation = event_name.split(".", 2)[1:]
         if started is not None and f"{service}:{operation}" == self.measuring:
             self.samples[self.measuring].append((time.monotonic() - started) * 1000)
 
