@@ -180,7 +180,8 @@ async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages(
     )
     recorded = _Recorded()
     monkeypatch.setattr("semichat.aws.latency.asyncio.sleep", recorded)
-    replay = _Replay("sqs", profile, random.Random(1))
+    delayed: list[str] = []
+    replay = _Replay("sqs", profile, random.Random(1), delayed.append)
     await _finish(replay, "ReceiveMessage", {"Messages": [{"Body": "x"}]}, wait=20)
     assert recorded.sleeps == [pytest.approx(0.040)]  # the wake-up, on top of the real wait
     await _finish(replay, "ReceiveMessage", {}, wait=20)
@@ -189,6 +190,7 @@ async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages(
     assert recorded.sleeps[1] == pytest.approx(0.300, abs=0.01)  # a short poll: its total
     await _finish(replay, "SendMessage", {})
     assert len(recorded.sleeps) == 2  # not in the profile: its real speed
+    assert delayed == [WAKE, "sqs:ReceiveMessage"]  # what the nemesis counts
 
 
 async def test_every_attempt_beneath_botocore_takes_at_least_the_profiles_floor() -> None:

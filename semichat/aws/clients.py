@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -71,10 +71,14 @@ def _credentials(settings: Settings) -> dict[str, str]:
 
 @asynccontextmanager
 async def open_clients(
-    settings: Settings, latency: LatencyProfile | None = None, seed: int | None = None
+    settings: Settings,
+    latency: LatencyProfile | None = None,
+    seed: int | None = None,
+    on_delay: Callable[[str], None] | None = None,
 ) -> AsyncIterator[AwsClients]:
     """Both clients; with `latency`, every attempt of their calls takes the profile's time
-    (`aws/latency.py`), drawn from a generator seeded by `seed` and the service."""
+    (`aws/latency.py`), drawn from a generator seeded by `seed` and the service, and each
+    attempt slowed down is told to `on_delay`."""
     session = get_session()
     config = client_config(settings)
     creds = _credentials(settings)
@@ -92,6 +96,6 @@ async def open_clients(
             )
             if latency is not None:
                 rng = random.Random(None if seed is None else f"{seed}:{service}")
-                install_latency(client, service, latency, rng)
+                install_latency(client, service, latency, rng, on_delay)
             clients[service] = client
         yield AwsClients(**clients)

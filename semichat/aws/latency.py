@@ -30,7 +30,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -224,10 +224,17 @@ def profile_document(
 class _Replay:
     """The handlers one client's events call; `service` is its botocore service name."""
 
-    def __init__(self, service: str, profile: LatencyProfile, rng: random.Random) -> None:
+    def __init__(
+        self,
+        service: str,
+        profile: LatencyProfile,
+        rng: random.Random,
+        on_delay: Callable[[str], None] | None = None,
+    ) -> None:
         self.service = service
         self.profile = profile
         self.rng = rng
+        self.on_delay = on_delay
         self.wake = profile.operations.get(WAKE) if service == "sqs" else None
 
     def note_long_poll(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
@@ -245,6 +252,7 @@ class _Replay:
         operation = event_name.rsplit(".", 1)[-1]
         if context.get(_LONG_POLL) and operation == "ReceiveMessage":
             if self.wake is not None and (parsed_response or {}).get("Messages"):
+                self._delayed(WAKE)
                 await asyncio.sleep(self.wake.sample(self.rng) / 1000)
             return
         dist = self.profile.distribution(self.service, operation)
@@ -252,14 +260,24 @@ class _Replay:
             return
         left = dist.sample(self.rng) / 1000 - (time.monotonic() - started)
         if left > 0:
+            self._delayed(f"{self.service}:{operation}")
             await asyncio.sleep(left)
+
+    def _delayed(self, key: str) -> None:
+        if self.on_delay is not None:
+            self.on_delay(key)
 
 
 def install_latency(
-    client: Any, service: str, profile: LatencyProfile, rng: random.Random | None = None
+    client: Any,
+    service: str,
+    profile: LatencyProfile,
+    rng: random.Random | None = None,
+    on_delay: Callable[[str], None] | None = None,
 ) -> None:
-    """Make every attempt of `client`'s calls take the profile's time (module docstring)."""
-    replay = _Replay(service, profile, rng or random.Random())
+    """Make every attempt of `client`'s calls take the profile's time (module docstring);
+    `on_delay` hears the operation key of each attempt that was slowed down."""
+    replay = _Replay(service, profile, rng or random.Random(), on_delay)
     events = client.meta.events
     if service == "sqs":
         events.register(f"before-parameter-build.{service}.ReceiveMessage", replay.note_long_poll)

@@ -82,10 +82,13 @@ def create_app(settings: Settings) -> web.Application:
 
 async def _aws(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    spec = app[NEMESIS].spec
-    # `latency=` acts beneath the clients' retries, so it is installed on the clients themselves.
+    nemesis = app[NEMESIS]
+    spec = nemesis.spec
+    # `latency=` acts beneath the clients' retries, so it is installed on the clients themselves;
+    # the calls it slowed down are counted with the other faults (`latency`).
     latency = load_profile(spec.latency) if spec.latency else None
-    async with open_clients(settings, latency, spec.seed) as clients:
+    on_delay = (lambda key: nemesis.count("latency")) if latency else None
+    async with open_clients(settings, latency, spec.seed, on_delay) as clients:
         if settings.create_tables:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
