@@ -175,22 +175,28 @@ async def _finish(
 async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    profile = parse_profile(
-        _document({"sqs:ReceiveMessage": _constant(300), WAKE: _constant(40)}), "test"
-    )
     recorded = _Recorded()
     monkeypatch.setattr("semichat.aws.latency.asyncio.sleep", recorded)
     delayed: list[str] = []
-    replay = _Replay("sqs", profile, random.Random(1), delayed.append)
+    wake_only = parse_profile(_document({WAKE: _constant(40)}), "test")
+    replay = _Replay("sqs", wake_only, random.Random(1), delayed.append)
     await _finish(replay, "ReceiveMessage", {"Messages": [{"Body": "x"}]}, wait=20)
     assert recorded.sleeps == [pytest.approx(0.040)]  # the wake-up, on top of the real wait
     await _finish(replay, "ReceiveMessage", {}, wait=20)
     assert len(recorded.sleeps) == 1  # an empty poll keeps its real wait, unstretched
-    await _finish(replay, "ReceiveMessage", {}, wait=0)
-    assert recorded.sleeps[1] == pytest.approx(0.300, abs=0.01)  # a short poll: its total
     await _finish(replay, "SendMessage", {})
-    assert len(recorded.sleeps) == 2  # not in the profile: its real speed
-    assert delayed == [WAKE, "sqs:ReceiveMessage"]  # what the nemesis counts
+    assert len(recorded.sleeps) == 1  # not in the profile: its real speed
+    assert delayed == [WAKE]  # what the nemesis counts
+
+    both = parse_profile(
+        _document({"sqs:ReceiveMessage": _constant(300), WAKE: _constant(40)}), "test"
+    )
+    replay = _Replay("sqs", both, random.Random(1), delayed.append)
+    # Messages that were waiting already: no sooner than a plain ReceiveMessage.
+    await _finish(replay, "ReceiveMessage", {"Messages": [{"Body": "x"}]}, wait=20)
+    assert recorded.sleeps[1] == pytest.approx(0.300, abs=0.01)
+    await _finish(replay, "ReceiveMessage", {}, wait=0)
+    assert recorded.sleeps[2] == pytest.approx(0.300, abs=0.01)  # a short poll: its total
 
 
 async def test_every_attempt_beneath_botocore_takes_at_least_the_profiles_floor() -> None:

@@ -18,8 +18,9 @@ inside the retry loop: `request-created` stamps the attempt's start, `response-r
 for answers and errors alike, injected ones included) sleeps what the sampled total has left
 after the real call: a fast loopback backend then takes about the profile's time, and a backend
 replaying its own calibration changes by about nothing. A long poll (WaitTimeSeconds > 0) that
-returns messages gets the `.wake` sample on top of its real time instead: a poll cannot tell
-when its message arrived, so the wait cannot be topped up; an empty poll keeps its real wait.
+returns messages gets the `.wake` sample on top of its real time instead (a poll cannot tell
+when its message arrived, so the wait cannot be topped up), or what a plain ReceiveMessage's
+sample has left, if more (the messages were waiting already); an empty poll keeps its real wait.
 Operations the profile does not name run at their real speed.
 """
 
@@ -250,17 +251,28 @@ class _Replay:
         if started is None:
             return
         operation = event_name.rsplit(".", 1)[-1]
+        elapsed = time.monotonic() - started
         if context.get(_LONG_POLL) and operation == "ReceiveMessage":
-            if self.wake is not None and (parsed_response or {}).get("Messages"):
-                self._delayed(WAKE)
-                await asyncio.sleep(self.wake.sample(self.rng) / 1000)
+            if (parsed_response or {}).get("Messages"):
+                await self._wake(elapsed)
             return
         dist = self.profile.distribution(self.service, operation)
         if dist is None:
             return
-        left = dist.sample(self.rng) / 1000 - (time.monotonic() - started)
+        left = dist.sample(self.rng) / 1000 - elapsed
         if left > 0:
             self._delayed(f"{self.service}:{operation}")
+            await asyncio.sleep(left)
+
+    async def _wake(self, elapsed: float) -> None:
+        """A long poll that returns messages answers no sooner than a wake-up after they came
+        (added: when they came is unknown), nor sooner than a plain ReceiveMessage would (when
+        they were waiting already)."""
+        receive = self.profile.distribution("sqs", "ReceiveMessage")
+        wake = self.wake.sample(self.rng) / 1000 if self.wake is not None else 0.0
+        left = max(wake, receive.sample(self.rng) / 1000 - elapsed if receive else 0.0)
+        if left > 0:
+            self._delayed(WAKE if self.wake is not None else "sqs:ReceiveMessage")
             await asyncio.sleep(left)
 
     def _delayed(self, key: str) -> None:
