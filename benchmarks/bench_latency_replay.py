@@ -7,10 +7,13 @@
    transaction, the SendMessage to the recipient's queue and the waiting poll's wake-up, each at
    its p50, plus what the baseline run spent outside those calls) against the measured one.
 
+3. `semichat calibrate --backend embedded --replay aws`: each call measured through the aws
+   profile's replay, against the profile's own percentiles (the layer alone, without the chat).
+
 Each configuration runs `--repeat` times, one at a time; the table shows each run and the spread.
 
     python -m benchmarks.bench_latency_replay [--users 50] [--duration 60] [--repeat 2]
-        [--out /tmp/latency-bench] [--skip-aws]
+        [--out /tmp/latency-bench] [--skip-aws] [--skip-runs]
 """
 
 from __future__ import annotations
@@ -53,6 +56,21 @@ def expected_wire_p50(profile: str, replaced: str, baseline_wire_p50: float) -> 
     return on_path + max(0.0, baseline_wire_p50 - own)
 
 
+def replay_check(out: Path) -> None:
+    """Print the aws profile's p50 / p99 beside those measured through its replay."""
+    measured_path = out / "emb-replaying-aws.json"
+    semichat(
+        "calibrate", "--backend", "embedded", "--replay", "aws", "--output", str(measured_path)
+    )
+    aws, measured = load_profile("aws"), load_profile(str(measured_path))
+    print(f"\n{'operation':32} {'aws p50':>8} {'replayed':>8} {'aws p99':>8} {'replayed':>8}")
+    for key, dist in aws.operations.items():
+        got = measured.operations.get(key)
+        if got is not None:
+            cells = [dist.quantile(50), got.quantile(50), dist.quantile(99), got.quantile(99)]
+            print(f"{key:32} " + " ".join(f"{c:8.1f}" for c in cells))
+
+
 def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):7.1f} ({min(values):.1f}..{max(values):.1f})"
 
@@ -64,8 +82,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("/tmp/latency-bench"))
     parser.add_argument("--skip-aws", action="store_true")
+    parser.add_argument("--skip-runs", action="store_true", help="only the replay check")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
+    replay_check(args.out)
+    if args.skip_runs:
+        return
     profile = args.out / "emb.json"
     semichat("calibrate", "--backend", "embedded", "--output", str(profile))
     configs = {"none": "", "latency=emb": f"latency={profile}"}

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from semichat.aws.clients import AwsClients, open_clients
-from semichat.aws.latency import WAKE, profile_document
+from semichat.aws.latency import WAKE, LatencyProfile, profile_document
 from semichat.settings import Settings
 
 # A long poll must be waiting at the backend before the message it is to wake on is sent;
@@ -222,11 +222,15 @@ class _Scratch:
         return max(0.0, (answered - sent) * 1000) if messages else None
 
 
-async def calibrate(settings: Settings, count: int, max_seconds: float) -> dict[str, Any]:
+async def calibrate(
+    settings: Settings, count: int, max_seconds: float, replay: LatencyProfile | None = None
+) -> dict[str, Any]:
     """The profile document of `settings`' endpoints: at most `count` calls of each operation,
-    within about `max_seconds` in all (scratch resources' creation and deletion aside)."""
+    within about `max_seconds` in all (scratch resources' creation and deletion aside). With
+    `replay`, through that profile's replay: a check that the replay gives the profile back."""
     recorder = _Recorder()
-    async with open_clients(settings) as clients:
+    async with open_clients(settings, replay) as clients:
+        # Installed after the replay's handlers: its start comes first, its end after the sleep.
         recorder.install(clients.dynamodb, "dynamodb")
         recorder.install(clients.sqs, "sqs")
         scratch = _Scratch(clients, settings)
@@ -250,7 +254,10 @@ async def calibrate(settings: Settings, count: int, max_seconds: float) -> dict[
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
         "count": count,
     }
-    return profile_document(f"semichat calibrate --backend {settings.backend}", samples, measured)
+    source = f"semichat calibrate --backend {settings.backend}"
+    if replay is not None:
+        source += f", replaying {replay.source}"
+    return profile_document(source, samples, measured)
 
 
 async def _repeat(step: Callable[[int], Awaitable[Any]], count: int, seconds: float) -> None:

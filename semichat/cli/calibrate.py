@@ -6,11 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from semichat.cli.flags import UserError
 from semichat.cli.help import add_command
 from semichat.settings import BACKENDS, Settings
+
+if TYPE_CHECKING:
+    from semichat.aws.latency import LatencyProfile
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,11 +38,17 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         default=60.0,
         help="seconds of measuring in all, shared by the operations (default 60)",
     )
+    p.add_argument(
+        "--replay",
+        metavar="PROFILE",
+        help="measure through this latency profile's replay (aws or a file): a check that the "
+        "replay gives its figures back on this backend",
+    )
     p.set_defaults(func=calibrate_command)
 
 
 def calibrate_command(args: argparse.Namespace) -> int:
-    from semichat.aws.latency import parse_profile
+    from semichat.aws.latency import LatencyProfileError, load_profile, parse_profile
     from semichat.cli.server import dump_json
 
     if args.count < 2 or args.max_seconds <= 0:
@@ -51,7 +60,11 @@ def calibrate_command(args: argparse.Namespace) -> int:
         sqs_endpoint=args.sqs_endpoint,
         region=args.region,
     )
-    document = asyncio.run(_measure(settings, args.count, args.max_seconds))
+    try:
+        replay = load_profile(args.replay) if args.replay else None
+    except LatencyProfileError as exc:
+        raise UserError(f"--replay: {exc}") from None
+    document = asyncio.run(_measure(settings, args.count, args.max_seconds, replay))
     parse_profile(document, str(args.output))  # what is written must replay
     args.output.write_text(dump_json(document))
     print(_table(document))
@@ -59,12 +72,14 @@ def calibrate_command(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _measure(settings: Settings, count: int, max_seconds: float) -> dict[str, Any]:
+async def _measure(
+    settings: Settings, count: int, max_seconds: float, replay: LatencyProfile | None
+) -> dict[str, Any]:
     from semichat.aws.calibration import calibrate
     from semichat.backends import with_backend
 
     async with with_backend(settings) as resolved:
-        return await calibrate(resolved, count, max_seconds)
+        return await calibrate(resolved, count, max_seconds, replay)
 
 
 def _table(document: dict[str, Any]) -> str:
