@@ -275,3 +275,24 @@ def test_calibrate_writes_a_profile_that_replays(tmp_path: Path) -> None:
     measured = json.loads(out.read_text())["measured"]
     assert measured["backend"] == "embedded" and measured["count"] == 3
     assert FaultSpec.parse(f"latency={out}").latency == str(out)
+
+
+@pytest.mark.backend
+def test_calibrating_through_a_replay_gives_the_profile_back(tmp_path: Path) -> None:
+    """The layer alone, on the embedded backend: every SendMessage measured through a replay of
+    a 30 ms profile takes at least 30 ms."""
+    replayed = _write(tmp_path, _document({"sqs:SendMessage": _constant(30)}))
+    out = tmp_path / "measured.json"
+    proc = subprocess.run(
+        [
+            *(sys.executable, "-m", "semichat", "calibrate", "--output", str(out)),
+            *("--count", "3", "--max-seconds", "10", "--replay", str(replayed)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    measured = load_profile(str(out))
+    assert measured.operations["sqs:SendMessage"].floor >= 30
+    assert "replaying test" in measured.source
