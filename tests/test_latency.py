@@ -198,6 +198,10 @@ async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages(
     await _finish(replay, "ReceiveMessage", {}, wait=0)
     assert recorded.sleeps[2] == pytest.approx(0.300, abs=0.01)  # a short poll: its total
 
+    tiny = parse_profile(_document({"sqs:SendMessage": _constant(0.5)}), "test")
+    await _finish(_Replay("sqs", tiny, random.Random(1)), "SendMessage", {})
+    assert len(recorded.sleeps) == 3  # under a millisecond left: not worth a loop turn
+
 
 async def test_every_attempt_beneath_botocore_takes_at_least_the_profiles_floor() -> None:
     """A fake SQS answers two 500s, then the queue's URL: botocore (standard mode) retries twice,
