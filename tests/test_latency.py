@@ -153,54 +153,81 @@ def test_samples_follow_the_percentiles() -> None:
 
 
 class _Recorded:
+    """A sleep and a clock for the replay: a sleep is recorded and moves the clock."""
+
     def __init__(self) -> None:
         self.sleeps: list[float] = []
+        self.now = 1000.0
 
-    async def __call__(self, seconds: float) -> None:
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
+        self.now += seconds
 
 
-async def _finish(
-    replay: _Replay, operation: str, response: dict[str, Any], wait: int | None = None
-) -> None:
+async def _call(
+    replay: _Replay,
+    recorded: _Recorded,
+    operation: str,
+    response: dict[str, Any],
+    wait: int | None = None,
+) -> list[float]:
+    """One attempt through the replay's handlers, as botocore emits them: the sleeps it made."""
+    before = len(recorded.sleeps)
     context: dict[str, Any] = {}
     if wait is not None:
         replay.note_long_poll(params={"WaitTimeSeconds": wait}, context=context)
-    replay.start(request=type("R", (), {"context": context})())
+    await replay.start(request=type("R", (), {"context": context})(), operation_name=operation)
     await replay.finish(
         context=context, parsed_response=response, event_name=f"response-received.sqs.{operation}"
     )
+    return recorded.sleeps[before:]
 
 
-async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+async def test_a_call_is_held_half_way_out_and_the_rest_on_its_answer() -> None:
     recorded = _Recorded()
-    monkeypatch.setattr("semichat.aws.latency.asyncio.sleep", recorded)
     delayed: list[str] = []
+    profile = parse_profile(
+        _document({"sqs:SendMessage": _constant(40), "sqs:DeleteMessage": _constant(1.5)}), "t"
+    )
+    replay = _Replay(
+        "sqs", profile, random.Random(1), delayed.append, recorded.sleep, recorded.clock
+    )
+    assert await _call(replay, recorded, "SendMessage", {}) == [
+        pytest.approx(0.020),
+        pytest.approx(0.020),
+    ]
+    # Under a millisecond left: not worth an event-loop turn (a 0.75 ms hold), the rest slept.
+    assert await _call(replay, recorded, "DeleteMessage", {}) == [pytest.approx(0.0015)]
+    assert await _call(replay, recorded, "GetQueueUrl", {}) == []  # not in the profile
+    assert delayed == ["sqs:SendMessage", "sqs:DeleteMessage"]  # once per attempt
+
+
+async def test_a_long_poll_pays_the_wake_up_only_when_it_returns_messages() -> None:
+    recorded = _Recorded()
+    messages = {"Messages": [{"Body": "x"}]}
     wake_only = parse_profile(_document({WAKE: _constant(40)}), "test")
-    replay = _Replay("sqs", wake_only, random.Random(1), delayed.append)
-    await _finish(replay, "ReceiveMessage", {"Messages": [{"Body": "x"}]}, wait=20)
-    assert recorded.sleeps == [pytest.approx(0.040)]  # the wake-up, on top of the real wait
-    await _finish(replay, "ReceiveMessage", {}, wait=20)
-    assert len(recorded.sleeps) == 1  # an empty poll keeps its real wait, unstretched
-    await _finish(replay, "SendMessage", {})
-    assert len(recorded.sleeps) == 1  # not in the profile: its real speed
-    assert delayed == [WAKE]  # what the nemesis counts
+    replay = _Replay("sqs", wake_only, random.Random(1), None, recorded.sleep, recorded.clock)
+    # The wake-up, on top of the real wait; an empty poll keeps its real wait, unstretched.
+    assert await _call(replay, recorded, "ReceiveMessage", messages, wait=20) == [
+        pytest.approx(0.040)
+    ]
+    assert await _call(replay, recorded, "ReceiveMessage", {}, wait=20) == []
 
     both = parse_profile(
         _document({"sqs:ReceiveMessage": _constant(300), WAKE: _constant(40)}), "test"
     )
-    replay = _Replay("sqs", both, random.Random(1), delayed.append)
+    replay = _Replay("sqs", both, random.Random(1), None, recorded.sleep, recorded.clock)
     # Messages that were waiting already: no sooner than a plain ReceiveMessage.
-    await _finish(replay, "ReceiveMessage", {"Messages": [{"Body": "x"}]}, wait=20)
-    assert recorded.sleeps[1] == pytest.approx(0.300, abs=0.01)
-    await _finish(replay, "ReceiveMessage", {}, wait=0)
-    assert recorded.sleeps[2] == pytest.approx(0.300, abs=0.01)  # a short poll: its total
-
-    tiny = parse_profile(_document({"sqs:SendMessage": _constant(0.5)}), "test")
-    await _finish(_Replay("sqs", tiny, random.Random(1)), "SendMessage", {})
-    assert len(recorded.sleeps) == 3  # under a millisecond left: not worth a loop turn
+    assert sum(await _call(replay, recorded, "ReceiveMessage", messages, wait=20)) == (
+        pytest.approx(0.300)
+    )
+    # A short poll: its total, half on the way out.
+    assert sum(await _call(replay, recorded, "ReceiveMessage", {}, wait=0)) == pytest.approx(
+        0.300, abs=0.01
+    )
 
 
 async def test_every_attempt_beneath_botocore_takes_at_least_the_profiles_floor() -> None:

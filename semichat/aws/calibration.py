@@ -8,7 +8,8 @@ which the replay leaves to the backend it runs on), `count` times or until its s
 deleted afterwards. Each call is timed between the same two client events the replay uses
 (`request-created` to `response-received`, per attempt), so that replaying a backend's own
 calibration on it adds about nothing. The first call of each operation (a new connection) is
-left out. The long-poll wake-up is timed from a send's answer to the waiting poll's answer.
+left out. The long-poll wake-up is timed from the middle of a send (when its message arrived,
+on a network as fast both ways) to the waiting poll's answer.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from semichat.aws.clients import AwsClients, open_clients
-from semichat.aws.latency import WAKE, LatencyProfile, profile_document
+from semichat.aws.latency import WAKE, LatencyProfile, install_latency, profile_document
 from semichat.settings import Settings
 
 # A long poll must be waiting at the backend before the message it is to wake on is sent;
@@ -42,9 +43,11 @@ class _Recorder:
         self._started: dict[int, float] = {}
 
     def install(self, client: Any, service: str) -> None:
+        """First to start and last to finish (a replay installed afterwards runs between):
+        botocore calls the handlers registered first, then the others, then the last."""
         events = client.meta.events
         events.register_first(f"request-created.{service}", self._start)
-        events.register(f"response-received.{service}", self._finish)
+        events.register_last(f"response-received.{service}", self._finish)
 
     def _start(self, request: Any, operation_name: str, **_: Any) -> None:
         request.context["semichat_calibrate_started"] = time.monotonic()
@@ -205,13 +208,16 @@ class _Scratch:
         await self.sqs.delete_queue(QueueUrl=url)
 
     async def wake(self) -> float | None:
-        """Milliseconds from a send's answer to the answer of the poll that waited for it."""
+        """Milliseconds from a message's arrival to the answer of the poll that waited for it.
+        It arrived halfway through its SendMessage, on a network as fast both ways (as the
+        replay has it): on a loopback that is about the send's answer, on AWS some 10 ms before."""
         poll = asyncio.ensure_future(
             self.sqs.receive_message(QueueUrl=self.wake_queue, WaitTimeSeconds=WAKE_POLL_S)
         )
         await asyncio.sleep(POLL_SETTLE_S)
+        before = time.monotonic()
         await self.sqs.send_message(QueueUrl=self.wake_queue, MessageBody="wake")
-        sent = time.monotonic()
+        sent = (before + time.monotonic()) / 2
         resp = await poll
         answered = time.monotonic()
         messages = resp.get("Messages", [])
@@ -229,10 +235,11 @@ async def calibrate(
     within about `max_seconds` in all (scratch resources' creation and deletion aside). With
     `replay`, through that profile's replay: a check that the replay gives the profile back."""
     recorder = _Recorder()
-    async with open_clients(settings, replay) as clients:
-        # Installed after the replay's handlers: its start comes first, its end after the sleep.
-        recorder.install(clients.dynamodb, "dynamodb")
-        recorder.install(clients.sqs, "sqs")
+    async with open_clients(settings) as clients:
+        for service, client in (("dynamodb", clients.dynamodb), ("sqs", clients.sqs)):
+            recorder.install(client, service)
+            if replay is not None:
+                install_latency(client, service, replay)
         scratch = _Scratch(clients, settings)
         try:
             await scratch.create()

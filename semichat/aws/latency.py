@@ -14,11 +14,13 @@ inverse CDF, linear between the given percentiles, from p0 (the "0" value if giv
 lowest value) to the highest percentile's value, which also stands for everything above it.
 
 Replay (`install_latency`) hooks two botocore events that aiobotocore awaits on every attempt,
-inside the retry loop: `request-created` stamps the attempt's start, `response-received` (sent
-for answers and errors alike, injected ones included) sleeps what the sampled total has left
-after the real call: a fast loopback backend then takes about the profile's time, and a backend
-replaying its own calibration changes by about nothing. A long poll (WaitTimeSeconds > 0) that
-returns messages gets the `.wake` sample on top of its real time instead (a poll cannot tell
+inside the retry loop: `request-created` stamps the attempt's start, draws its total and holds
+the request for half of it (the way out), `response-received` (sent for answers and errors
+alike, injected ones included) sleeps what the total has left after the real call: a fast
+loopback backend then takes about the profile's time, the request meets the backend halfway
+through as it meets AWS, and a backend replaying its own calibration changes by about nothing.
+A long poll (WaitTimeSeconds > 0) that returns messages gets the `.wake` sample on top of its
+real time instead, with no hold on the way out (a poll cannot tell
 when its message arrived, so the wait cannot be topped up), or what a plain ReceiveMessage's
 sample has left, if more (the messages were waiting already); an empty poll keeps its real wait.
 Operations the profile does not name run at their real speed.
@@ -31,7 +33,7 @@ import json
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
@@ -55,6 +57,7 @@ MIN_SLEEP_S = 0.001
 # Keys in a call's botocore context (a dict shared by its attempts).
 _STARTED = "semichat_latency_started"
 _LONG_POLL = "semichat_latency_long_poll"
+_TOTAL = "semichat_latency_total"
 
 
 class LatencyProfileError(ValueError):
@@ -237,38 +240,52 @@ class _Replay:
         profile: LatencyProfile,
         rng: random.Random,
         on_delay: Callable[[str], None] | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
         self.profile = profile
         self.rng = rng
         self.on_delay = on_delay
+        self.sleep = sleep
+        self.clock = clock
         self.wake = profile.operations.get(WAKE) if service == "sqs" else None
 
     def note_long_poll(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context[_LONG_POLL] = (params.get("WaitTimeSeconds") or 0) > 0
 
-    def start(self, request: Any, **_: Any) -> None:
-        request.context[_STARTED] = time.monotonic()
+    async def start(self, request: Any, operation_name: str, **_: Any) -> None:
+        """Stamp the attempt's start, draw its total, and hold the request for half of it:
+        the request reaches the backend halfway through, as it reaches AWS (a symmetric
+        network), so a message a send enqueues can wake a poll before the send's answer."""
+        context = request.context
+        context[_STARTED] = self.clock()
+        dist = self.profile.distribution(self.service, operation_name)
+        if dist is None or (context.get(_LONG_POLL) and operation_name == "ReceiveMessage"):
+            return
+        total = context[_TOTAL] = dist.sample(self.rng) / 1000
+        if total / 2 >= MIN_SLEEP_S:
+            self._delayed(f"{self.service}:{operation_name}")
+            await self.sleep(total / 2)
 
     async def finish(
         self, context: dict[str, Any], parsed_response: Any, event_name: str, **_: Any
     ) -> None:
         started = context.pop(_STARTED, None)
+        total: float = context.pop(_TOTAL, 0.0)
         if started is None:
             return
         operation = event_name.rsplit(".", 1)[-1]
-        elapsed = time.monotonic() - started
+        elapsed = self.clock() - started
         if context.get(_LONG_POLL) and operation == "ReceiveMessage":
             if (parsed_response or {}).get("Messages"):
                 await self._wake(elapsed)
             return
-        dist = self.profile.distribution(self.service, operation)
-        if dist is None:
-            return
-        left = dist.sample(self.rng) / 1000 - elapsed
+        left = total - elapsed
         if left >= MIN_SLEEP_S:
-            self._delayed(f"{self.service}:{operation}")
-            await asyncio.sleep(left)
+            if total / 2 < MIN_SLEEP_S:  # counted once per attempt
+                self._delayed(f"{self.service}:{operation}")
+            await self.sleep(left)
 
     async def _wake(self, elapsed: float) -> None:
         """A long poll that returns messages answers no sooner than a wake-up after they came
@@ -279,7 +296,7 @@ class _Replay:
         left = max(wake, receive.sample(self.rng) / 1000 - elapsed if receive else 0.0)
         if left >= MIN_SLEEP_S:
             self._delayed(WAKE if self.wake is not None else "sqs:ReceiveMessage")
-            await asyncio.sleep(left)
+            await self.sleep(left)
 
     def _delayed(self, key: str) -> None:
         if self.on_delay is not None:
