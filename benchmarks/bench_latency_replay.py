@@ -4,8 +4,9 @@
    without faults and with `--faults latency=<that profile>` must agree (wire and view p50
    within 25 %): the replay tops each call up to the time it took anyway.
 2. With `--faults latency=aws`: the wire p50 expected from the profile (a send's DynamoDB
-   transaction, the SendMessage to the recipient's queue and the waiting poll's wake-up, each at
-   its p50, plus what the baseline run spent outside those calls) against the measured one.
+   transaction, half the SendMessage to the recipient's queue (its way there) and the waiting
+   poll's wake-up, each at its p50, plus what the baseline run spent outside those calls)
+   against the measured one.
 
 3. `semichat calibrate --backend embedded --replay aws`: each call measured through the aws
    profile's replay, against the profile's own percentiles (the layer alone, without the chat).
@@ -29,8 +30,13 @@ from typing import Any
 from semichat.aws.latency import load_profile
 
 # The calls between a send's request and the recipient's notification on the wire (service.py:
-# participants are cached; the `notified` mark is written after the announcement).
-WIRE_PATH = ("dynamodb:TransactWriteItems", "sqs:SendMessage", "sqs:ReceiveMessage.wake")
+# participants are cached; the `notified` mark is written after the announcement), with the
+# share of each on the path: the message reaches the queue halfway through its SendMessage.
+WIRE_PATH = {
+    "dynamodb:TransactWriteItems": 1.0,
+    "sqs:SendMessage": 0.5,
+    "sqs:ReceiveMessage.wake": 1.0,
+}
 
 
 def semichat(*args: str) -> None:
@@ -51,8 +57,12 @@ def expected_wire_p50(profile: str, replaced: str, baseline_wire_p50: float) -> 
     """`profile`'s p50 of the wire path's calls, plus the baseline's time outside them (its wire
     p50 less the same calls' p50 in `replaced`, the backend's own calibration)."""
     new, old = load_profile(profile), load_profile(replaced)
-    on_path = sum(new.operations[k].quantile(50) for k in WIRE_PATH)
-    own = sum(old.operations[k].quantile(50) for k in WIRE_PATH if k in old.operations)
+    on_path = sum(new.operations[k].quantile(50) * share for k, share in WIRE_PATH.items())
+    own = sum(
+        old.operations[k].quantile(50) * share
+        for k, share in WIRE_PATH.items()
+        if k in old.operations
+    )
     return on_path + max(0.0, baseline_wire_p50 - own)
 
 
