@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import random
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
@@ -13,6 +14,7 @@ from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
 from semichat.aws.wire import Decisions, WireCounters, install_wire_faults
+from semichat.aws.latency import LatencyProfile, install_latency
 from semichat.settings import Settings
 
 
@@ -84,10 +86,17 @@ def _credentials(settings: Settings) -> dict[str, str]:
 
 @asynccontextmanager
 async def open_clients(
-    settings: Settings, nemesis: Decisions | None = None, counters: WireCounters | None = None
+    settings: Settings,
+    nemesis: Decisions | None = None,
+    counters: WireCounters | None = None,
+    latency: LatencyProfile | None = None,
+    seed: int | None = None,
+    on_delay: Callable[[str], None] | None = None,
 ) -> AsyncIterator[AwsClients]:
     """Both clients; with `counters`, botocore's attempts, retries and errors are counted; with
-    `nemesis`, its wire faults answer some attempts (`semichat/aws/wire/`)."""
+    `nemesis`, its wire faults answer some attempts (`semichat/aws/wire/`); with `latency`, every
+    attempt of their calls takes the profile's time (`aws/latency.py`), drawn from a generator
+    seeded by `seed` and the service, and each attempt slowed down is told to `on_delay`."""
     session = get_session()
     creds = _credentials(settings)
     async with AsyncExitStack() as stack:
@@ -107,5 +116,8 @@ async def open_clients(
                 counters.install(client, service)
             if nemesis is not None:
                 install_wire_faults(client, service, nemesis)
+            if latency is not None:
+                rng = random.Random(None if seed is None else f"{seed}:{service}")
+                install_latency(client, service, latency, rng, on_delay)
             clients[service] = client
         yield AwsClients(**clients)

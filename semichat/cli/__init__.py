@@ -1,7 +1,8 @@
 """The `semichat` command line.
 
 What `--help` says is in `help.py`; the shared flags are in `flags.py`, the server's commands in
-`server.py`, the harness's (simulate, check, sweep, worker) in `harness.py`.
+`server.py`, the harness's (simulate, check, sweep, worker) in `harness.py`, `calibrate` in
+`calibrate.py`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from semichat.cli import harness, model, server
+from semichat.cli import calibrate, harness, model, server
 from semichat.cli.flags import UserError, settings_from_args
 from semichat.cli.help import EXAMPLES, SUMMARY, WIDTH
 from semichat.cli.server import check_demo_auth_address, dump_json, printable
@@ -39,6 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_parsers(sub)
     harness.add_parsers(sub)
     model.add_parsers(sub)
+    calibrate.add_parsers(sub)
     return parser
 
 

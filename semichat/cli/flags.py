@@ -94,7 +94,8 @@ def add_faults_flag(p: argparse.ArgumentParser) -> None:
         "--faults",
         metavar="SPEC",
         help="inject faults: presets sqs, platform, all, and/or kind=value parts, e.g. "
-        "duplicate=0.05,reorder=0.05,seed=7 (see README, Faults)",
+        "duplicate=0.05,reorder=0.05,seed=7 (see docs/faults.md); latency=aws or latency=FILE "
+        "makes every AWS call take a latency profile's time (see docs/fidelity.md)",
     )
 
 

@@ -108,6 +108,16 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
         [
             "semichat model --routing sharded --users 100000 --send-interval 600",
             "semichat model --validate runs/chat/latest",
+    "calibrate": (
+        "measure each AWS call against a backend; write a latency profile to replay",
+        "Measure how long each DynamoDB and SQS call the chat makes takes against a backend "
+        "(a bounded number of calls, one at a time, on scratch tables and queues it deletes "
+        "afterwards), and write the percentiles as a latency profile. Measure AWS once, then "
+        "replay it anywhere with --faults latency=FILE.",
+        [
+            "semichat calibrate --backend embedded --output emb.json --count 50",
+            "semichat calibrate --backend aws --region eu-west-1 --output aws-eu.json",
+            "semichat simulate --faults latency=aws-eu.json",
         ],
     ),
     "worker": (

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from semichat.aws.clients import open_clients
+from semichat.aws.latency import load_profile
 from semichat.aws.tables import ensure_tables
 from semichat.aws.usage import BackendUsage, watch
 from semichat.aws.wire import WireCounters
@@ -88,9 +89,16 @@ def create_app(settings: Settings) -> web.Application:
 async def _aws(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     nemesis = app[NEMESIS]
+    spec = nemesis.spec
     # The wire faults only when some fault is asked for: no handler to run on every attempt else.
-    wire_nemesis = nemesis if nemesis.spec.server_side else None
-    async with open_clients(settings, wire_nemesis, app[WIRE]) as clients:
+    wire_nemesis = nemesis if spec.server_side else None
+    # `latency=` acts beneath the clients' retries, so it is installed on the clients themselves;
+    # the calls it slowed down are counted with the other faults (`latency`).
+    latency = load_profile(spec.latency) if spec.latency else None
+    on_delay = (lambda key: nemesis.count("latency")) if latency else None
+    async with open_clients(
+        settings, wire_nemesis, app[WIRE], latency, spec.seed, on_delay
+    ) as clients:
         # Requests, DynamoDB units and latency per operation, for `/metrics` (cost, the model).
         watch(clients.dynamodb, "dynamodb", app[USAGE])
         watch(clients.sqs, "sqs", app[USAGE])

@@ -33,6 +33,9 @@ Kinds (P is a probability per operation, S seconds, N a count):
   written (and acknowledged) until the client's watchdog gives up on it and reconnects.
 - `crash=S`: `semichat simulate` kills the server (SIGKILL) about S s into the run and starts it
   again over the same backend.
+- `latency=aws` or `latency=FILE`: every AWS call takes the time a latency profile gives per
+  operation (the built-in `aws` profile, or a file `semichat calibrate` wrote), beneath the
+  client's retries (`semichat/aws/latency.py`). A bad file is refused with the spec.
 - `seed=N`: the random seed, so that a run's decisions can be repeated.
 
 Beneath botocore's retries (`semichat/aws/wire/`, which documents each): `dynamodb_throttle=P`,
@@ -52,6 +55,8 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
+
+from semichat.aws.latency import LatencyProfileError, load_profile
 
 PROBABILITIES = (
     "duplicate",
@@ -79,6 +84,8 @@ OTHERS: dict[str, type] = {
     "fifo_tps": float,
     "message_size": int,
 }
+# Kinds whose value is a name or a path, checked by loading what it names.
+TEXTS = ("latency",)
 PRESETS: dict[str, str] = {
     # What a standard queue does to a busy app: at-least-once, best-effort order, 5xx, throttling.
     "sqs": "duplicate=0.05,reorder=0.05,delete_fail=0.02,receive_error=0.02,send_error=0.02,"
@@ -127,6 +134,7 @@ class FaultSpec:
     inflight_limit: int = 0
     fifo_tps: float = 0.0
     message_size: int = 0
+    latency: str = ""
 
     @classmethod
     def parse(cls, text: str | None) -> FaultSpec:
@@ -134,7 +142,7 @@ class FaultSpec:
         return replace(cls(), **_parse_parts(text or "", depth=0))
 
     @property
-    def active(self) -> dict[str, float | int]:
+    def active(self) -> dict[str, float | int | str]:
         """The faults switched on (the seed aside), by kind."""
         return {
             f.name: getattr(self, f.name)
@@ -149,8 +157,11 @@ class FaultSpec:
 
     def describe(self) -> str:
         """The canonical spec: every active kind, then the seed."""
-        # Counts as whole numbers: `:g` would write 1,048,576 as 1.04858e+06.
-        parts = [f"{k}={v}" if isinstance(v, int) else f"{k}={v:g}" for k, v in self.active.items()]
+        # Counts as whole numbers (`:g` would write 1,048,576 as 1.04858e+06), paths as given.
+        parts = [
+            f"{k}={v}" if isinstance(v, (int, str)) else f"{k}={v:g}"
+            for k, v in self.active.items()
+        ]
         if self.seed is not None:
             parts.append(f"seed={self.seed}")
         return ",".join(parts)
@@ -166,7 +177,7 @@ def _parse_parts(text: str, depth: int) -> dict[str, Any]:
             if part not in PRESETS:
                 raise FaultSpecError(
                     f"unknown fault preset {part!r} (presets: {', '.join(PRESETS)}; "
-                    f"faults: {', '.join([*PROBABILITIES, *OTHERS])}, each as kind=value)"
+                    f"faults: {', '.join([*PROBABILITIES, *OTHERS, *TEXTS])}, each as kind=value)"
                 )
             values.update(_parse_parts(PRESETS[part], depth + 1))
             continue
@@ -175,7 +186,9 @@ def _parse_parts(text: str, depth: int) -> dict[str, Any]:
     return values
 
 
-def _value(part: str, kind: str, value: str) -> float | int:
+def _value(part: str, kind: str, value: str) -> float | int | str:
+    if kind in TEXTS:
+        return _latency(part, value)
     if kind in PROBABILITIES:
         try:
             p = float(value)
@@ -186,7 +199,8 @@ def _value(part: str, kind: str, value: str) -> float | int:
         return p
     if kind not in OTHERS:
         raise FaultSpecError(
-            f"{part!r}: unknown fault {kind!r} (faults: {', '.join([*PROBABILITIES, *OTHERS])})"
+            f"{part!r}: unknown fault {kind!r} "
+            f"(faults: {', '.join([*PROBABILITIES, *OTHERS, *TEXTS])})"
         )
     try:
         number = OTHERS[kind](value)
@@ -195,6 +209,17 @@ def _value(part: str, kind: str, value: str) -> float | int:
     if number < 0:
         raise FaultSpecError(f"{part!r}: {kind} cannot be negative")
     return number
+
+
+def _latency(part: str, value: str) -> str:
+    """`aws` or a profile file's path, refused here (so at start) when it cannot be replayed."""
+    if not value:
+        raise FaultSpecError(f"{part!r}: latency needs aws or a profile file's path")
+    try:
+        load_profile(value)
+    except LatencyProfileError as exc:
+        raise FaultSpecError(f"{part!r}: {exc}") from None
+    return value
 
 
 def aws_error(code: str, status: int, operation: str, message: str = "") -> ClientError:
