@@ -34,6 +34,8 @@ def test_a_spec_names_faults_and_presets_and_later_parts_win() -> None:
         300,
         1_048_576,
     )
+    # ... and AWS's latency: the built-in profile (docs/fidelity.md gives each figure's source).
+    assert aws.latency == "aws"
     assert FaultSpec.parse(aws.describe()) == aws
 
 

@@ -13,8 +13,8 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from semichat.aws.wire import Decisions, WireCounters, install_wire_faults
 from semichat.aws.latency import LatencyProfile, install_latency
+from semichat.aws.wire import Decisions, WireCounters, install_wire_faults
 from semichat.settings import Settings
 
 

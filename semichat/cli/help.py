@@ -108,6 +108,8 @@ COMMANDS: dict[str, tuple[str, str, list[str]]] = {
         [
             "semichat model --routing sharded --users 100000 --send-interval 600",
             "semichat model --validate runs/chat/latest",
+        ],
+    ),
     "calibrate": (
         "measure each AWS call against a backend; write a latency profile to replay",
         "Measure how long each DynamoDB and SQS call the chat makes takes against a backend "

@@ -95,9 +95,11 @@ PRESETS: dict[str, str] = {
     # Both, and queues deleted behind the app; no quota (it refuses users by design), no crash
     # (it is `simulate`'s to do and needs a time within the run: add `crash=S`).
     "all": "sqs,platform,queue_delete=2",
-    # AWS as documented: its published limits at their published figures, and errors at rates
-    # that are assumptions (AWS publishes none; see docs/faults.md for each figure's source).
+    # AWS as documented: its published limits at their published figures, its latency (the
+    # built-in profile, each figure sourced in docs/fidelity.md), and errors at rates that are
+    # assumptions (AWS publishes none; see docs/faults.md for each figure's source).
     "aws": "queue_deleted_recently=60,inflight_limit=120000,fifo_tps=300,message_size=1048576,"
+    "latency=aws,"
     "receive_error=0.001,send_error=0.001,delete_fail=0.001,create_throttle=0.001,"
     "dynamodb_throttle=0.001,dynamodb_conflict=0.0001,duplicate=0.001,reorder=0.001",
 }
