@@ -41,11 +41,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--replications", type=int, default=5, help="seeds averaged by --validate")
     p.add_argument(
-        "--turn-ms",
+        "--cpu-share",
         type=float,
-        default=0.0,
-        help="with --validate: answers seen at turns of this many ms, as on a loaded machine "
-        "(default 0: none)",
+        default=None,
+        help="with --validate: the share of a core the server got while it had work (default: "
+        "measured by the run, else a whole core)",
     )
     p.set_defaults(func=model_command)
 
@@ -72,7 +72,7 @@ def model_command(args: argparse.Namespace) -> int:
     if args.validate:
         if args.replications < 1:
             raise ModelInputError(f"replications must be at least 1, not {args.replications}")
-        rows = validate(args.validate, profile, args.replications, turn_ms=args.turn_ms)
+        rows = validate(args.validate, profile, args.replications, cpu_share=args.cpu_share)
         print(format_rows(rows))
         return 0
     activity = Activity(

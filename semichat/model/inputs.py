@@ -78,10 +78,11 @@ class Setup:
     # User ids are this prefix and the user's number (a run's are `<run_tag>-w0-u<n>`): which
     # shard a user hashes to depends on its id.
     id_prefix: str = "u"
-    # A loaded machine's processes take turns on its cores: when > 0, every backend answer is
-    # seen at the next multiple of this many ms (docs/capacity.md, the stalls experiment).
-    # 0: no contention, as AWS serves requests.
-    turn_ms: float = 0.0
+    # The server process's CPU (`model/cpu.py`): per backend answer handled, and the share of
+    # a core it gets while it has work. A whole core on AWS or a quiet machine; less on a
+    # loaded one, measured from the run (`cpu.measured_share`), never fitted.
+    cpu_ms_per_request: float = ProcessLimits.cpu_ms_per_request
+    cpu_share: float = 1.0
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:
@@ -89,8 +90,10 @@ class Setup:
                 f"unknown strategy {self.routing!r}; choose one of {', '.join(STRATEGIES)}"
             )
         _at_least("shards", self.shards, 1)
-        if self.turn_ms < 0:
-            raise ModelInputError(f"turn must be >= 0 ms, not {self.turn_ms}")
+        if not 0 < self.cpu_share <= 1:
+            raise ModelInputError(f"CPU share must be in (0, 1], not {self.cpu_share}")
+        if self.cpu_ms_per_request < 0:
+            raise ModelInputError(f"CPU per request must be >= 0 ms, not {self.cpu_ms_per_request}")
 
 
 def _at_least(name: str, value: int, low: int) -> None:

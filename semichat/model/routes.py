@@ -170,6 +170,7 @@ class Router:
             w.count("sqs:ReceiveMessage.empty", share)
             return []
         yield w.env.timeout(w.latency_s("sqs:ReceiveMessage.wake"))
+        yield w.cpu.handle()
         got: list[Notice] = [get.value]  # type: ignore[list-item]
         while queue.items and len(got) < MAX_MESSAGES:
             got.append(queue.items.pop(0))

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
+from semichat.model.cpu import measured_share
 from semichat.model.inputs import Activity, ModelInputError, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import LatencyProfile, profile_from_results
@@ -75,17 +76,25 @@ def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
     return activity, setup, window
 
 
+def run_cpu_share(results: dict[str, Any]) -> float:
+    """The share of a core the run's server got while runnable (`cpu.measured_share`)."""
+    backend = results.get("backend") or {}
+    return measured_share(backend.get("server_cpu_s"), backend.get("server_cpu_wait_s"))
+
+
 def validate(
     run_dir: str | Path,
     profile: LatencyProfile | None = None,
     replications: int = 5,
     replay: bool = True,
-    turn_ms: float = 0.0,
+    cpu_share: float | None = None,
 ) -> list[Row]:
-    """`replay`: replay the run's slowness over time (`overheads.slowness_trace`)."""
+    """`replay`: replay the run's slowness over time (`overheads.slowness_trace`).
+    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
-    setup = replace(setup, turn_ms=turn_ms)
+    core = run_cpu_share(results) if cpu_share is None else cpu_share
+    setup = replace(setup, cpu_share=core)
     setup.check()
     profile = profile or profile_from_results(results, str(path))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
@@ -112,7 +121,8 @@ def validate(
         sends += sim.sends
     backend = results["backend"]
     measured = backend["requests"]
-    rows = [Row("sends", sends / replications, results.get("sends", {}).get("attempted"))]
+    rows = [Row("cpu share (input)", core, None)]
+    rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))
     for op in sorted(set(counts) | set(measured)):

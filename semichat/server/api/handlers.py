@@ -29,6 +29,7 @@ from semichat.server.api.appkeys import (
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
+from semichat.server.process.scheduling import run_queue_wait_s
 
 routes = web.RouteTableDef()
 STATIC_DIR = resources.files("semichat") / "static"
@@ -117,6 +118,9 @@ async def metrics(request: web.Request) -> web.Response:
             # CPU seconds this process has used: per backend request, what the model's
             # servers-needed figure is sized by (docs/capacity.md).
             "cpu_s": round(time.process_time(), 3),
+            # Seconds it waited runnable for a core: with `cpu_s`, the share of a core it got
+            # while it had work, the model's input on a loaded machine (docs/capacity.md).
+            "cpu_wait_s": run_queue_wait_s(),
             "sqs": request.app[COUNTERS].snapshot(),
             "limits": {
                 **request.app[LIMIT_COUNTERS].snapshot(),
