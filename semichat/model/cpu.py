@@ -1,21 +1,25 @@
 """The server process's core, as a SimPy resource: one event loop, run in iterations.
 
 Every backend answer the server handles costs it `cpu_s` of CPU (measured: the server's CPU
-seconds over its backend requests, HTTP handling included, `ProcessLimits.cpu_ms_per_request`).
-The loop handles what is ready in one iteration: answers that arrive while it is busy wait,
-and are handled together in the next one, at the same instant, as asyncio runs every ready
-callback of an iteration before polling again. So marks whose sends finished meanwhile are
-submitted together (and share a `BatchWriteItem`), notifications leave together (and share a
-client's history read), and a stream's messages wait together (and share a receive).
+seconds over its backend requests, HTTP handling included). The loop handles what is ready in
+one iteration: answers that arrive while it is busy, or while it waits for a core, are handled
+together in the next one, at the same instant, as asyncio runs every ready callback of an
+iteration before polling again. So marks whose sends finished meanwhile are submitted together
+(and share a `BatchWriteItem`), notifications leave together (and share a client's history
+read), and a stream's messages wait together (and share a receive).
 
-`share` is the part of a core the process got while it had work: on a quiet machine or on AWS
-a whole core (1.0, the default); on a loaded machine less, as its processes take turns on the
-cores. An iteration of n answers then takes n * cpu_s / share (processor sharing's fluid
-approximation of the turns). It is an input measured from the run (`cpu_share`), never fitted.
+`share` is the part of a core the process got while it had work: CPU / (CPU + time waiting in
+the run queue). On AWS or a quiet machine a whole core (1.0, the default): the loop runs as
+soon as an answer arrives. On a loaded machine less: a loop woken by an answer waits for its
+turn on a core, on average `turn_cpu_s * (1 - share) / share` (exponentially distributed), so
+that over a run it waited (1 - share) / share of its CPU time. `turn_cpu_s` is the CPU a turn
+runs, measured (the server's CPU over its time slices); unknown, it is the iteration's own CPU
+(processor sharing's fluid approximation). Both are inputs measured from the run, not fitted.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Generator
 from typing import Any
 
@@ -26,15 +30,25 @@ WHOLE_CORE = 1.0
 
 class Cpu:
     """A FIFO core handling answers in iterations; `handle()` is the event of an answer's
-    continuation running."""
+    continuation having run."""
 
-    def __init__(self, env: simpy.Environment, cpu_s: float, share: float = WHOLE_CORE) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        cpu_s: float,
+        share: float = WHOLE_CORE,
+        turn_cpu_s: float | None = None,
+        seed: int = 1,
+    ) -> None:
         self.env = env
         self.cpu_s = cpu_s
         self.share = share
+        self.turn_cpu_s = turn_cpu_s
+        self.rng = random.Random(seed)
         self.ready: simpy.Store = simpy.Store(env)
         self.iterations = 0
         self.handled = 0
+        self.waited_s = 0.0  # answers' time from arrival to their continuation's end
         if cpu_s > 0:
             env.process(self._loop())
 
@@ -42,21 +56,37 @@ class Cpu:
         done = self.env.event()
         if self.cpu_s <= 0:
             return done.succeed()
-        self.ready.put(done)
+        self.ready.put((done, self.env.now))
         return done
+
+    @property
+    def mean_wait_s(self) -> float:
+        """The mean time an answer has waited for (and run on) the loop so far."""
+        return self.waited_s / self.handled if self.handled else 0.0
 
     def _loop(self) -> Generator[Any, Any, None]:
         while True:
             first = yield self.ready.get()
+            if self.share < WHOLE_CORE:
+                # Woken, the process waits in the run queue for its turn on a core.
+                yield self.env.timeout(self._turn_wait_s(1 + len(self.ready.items)))
             # Everything ready when the iteration starts is its work; what arrives during it
-            # waits for the next one.
+            # waits for the next one (run at once: the loop is still on the core).
             batch = [first, *self.ready.items]
             self.ready.items.clear()
-            yield self.env.timeout(len(batch) * self.cpu_s / self.share)
-            self.iterations += 1
-            self.handled += len(batch)
-            for done in batch:
-                done.succeed()
+            while batch:
+                yield self.env.timeout(len(batch) * self.cpu_s)
+                self.iterations += 1
+                self.handled += len(batch)
+                for done, arrived in batch:
+                    self.waited_s += self.env.now - arrived
+                    done.succeed()
+                batch = list(self.ready.items)
+                self.ready.items.clear()
+
+    def _turn_wait_s(self, ready: int) -> float:
+        turn = self.turn_cpu_s if self.turn_cpu_s else ready * self.cpu_s
+        return self.rng.expovariate(1.0) * turn * (1 - self.share) / self.share
 
 
 def measured_share(cpu_s: float | None, wait_s: float | None) -> float:

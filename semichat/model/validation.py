@@ -19,7 +19,7 @@ import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
-from semichat.model.inputs import Activity, ModelInputError, Setup
+from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import LatencyProfile, profile_from_results
 from semichat.model.simulation import Window, simulate
@@ -82,6 +82,24 @@ def run_cpu_share(results: dict[str, Any]) -> float:
     return measured_share(backend.get("server_cpu_s"), backend.get("server_cpu_wait_s"))
 
 
+def run_cpu_ms(results: dict[str, Any]) -> float:
+    """The run's server CPU per backend request (HTTP handling included), in ms; the
+    default `ProcessLimits.cpu_ms_per_request` when the run did not count its CPU."""
+    backend = results.get("backend") or {}
+    requests = sum(backend.get("requests", {}).values())
+    cpu_s = backend.get("server_cpu_s")
+    if not cpu_s or not requests:
+        return ProcessLimits.cpu_ms_per_request
+    return 1000 * cpu_s / requests
+
+
+def run_cpu_turn_ms(results: dict[str, Any]) -> float | None:
+    """The run's server CPU per turn on a core (its time slices), in ms, when recorded."""
+    backend = results.get("backend") or {}
+    cpu_s, turns = backend.get("server_cpu_s"), backend.get("server_cpu_turns")
+    return 1000 * cpu_s / turns if cpu_s and turns else None
+
+
 def validate(
     run_dir: str | Path,
     profile: LatencyProfile | None = None,
@@ -94,7 +112,12 @@ def validate(
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
     core = run_cpu_share(results) if cpu_share is None else cpu_share
-    setup = replace(setup, cpu_share=core)
+    setup = replace(
+        setup,
+        cpu_share=core,
+        cpu_ms_per_request=run_cpu_ms(results),
+        cpu_turn_ms=run_cpu_turn_ms(results),
+    )
     setup.check()
     profile = profile or profile_from_results(results, str(path))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).

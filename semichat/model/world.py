@@ -87,7 +87,8 @@ class World:
         self.setup = setup
         self.profile = profile
         self.tally = Tally()
-        self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
+        turn = setup.cpu_turn_ms / 1000 if setup.cpu_turn_ms else None
+        self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share, turn, seed)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -108,10 +109,15 @@ class World:
         `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
         u = self.quantile() if u is None else u
-        took = self.profile.draw_s(operation, self.rng, u)
-        yield self.env.timeout(took)
+        yield self.env.timeout(self.backend_s(self.profile.draw_s(operation, self.rng, u)))
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
+
+    def backend_s(self, measured_s: float) -> float:
+        """The backend's part of a latency the server measured: the server timed each call
+        up to its continuation running, so the wait for its loop is in the profile already;
+        the loop's mean wait so far is taken off, and the loop (`cpu`) adds its own."""
+        return max(0.0, measured_s - self.cpu.mean_wait_s)
 
     def quantile(self) -> float:
         """A latency quantile for a request starting now: from the run's trace near this

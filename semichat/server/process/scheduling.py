@@ -14,16 +14,18 @@ from pathlib import Path
 TASKS = Path("/proc/self/task")
 
 
-def run_queue_wait_s() -> float | None:
-    """Seconds this process's threads have waited runnable for a core, or None if unknown."""
-    total = 0
+def run_queue() -> tuple[float, int] | None:
+    """Seconds this process's threads have waited runnable for a core, and the turns they got
+    on one (time slices), or None if unknown."""
+    waited = turns = 0
     try:
         for task in TASKS.iterdir():
             try:
                 fields = (task / "schedstat").read_text().split()
             except OSError:
                 continue  # a thread that ended meanwhile
-            total += int(fields[1])
+            waited += int(fields[1])
+            turns += int(fields[2])
     except (OSError, ValueError, IndexError):
         return None
-    return round(total / 1e9, 3)
+    return round(waited / 1e9, 3), turns
