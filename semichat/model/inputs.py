@@ -29,6 +29,13 @@ class Activity:
     tabs: int = 1
     connected_hours_per_day: float = 8.0
     reconnects_per_hour: float = 0.0
+    # How many users chat (the first ones), the rest only holding their streams, as the
+    # `idle` scenario's `--active K`; None: everyone.
+    active: int | None = None
+
+    @property
+    def chatting(self) -> int:
+        return self.users if self.active is None else min(self.users, self.active)
 
     def check(self) -> None:
         _at_least("users", self.users, 1)
@@ -40,6 +47,8 @@ class Activity:
             raise ModelInputError(
                 f"connected hours per day must be in (0, 24], not {self.connected_hours_per_day}"
             )
+        if self.active is not None and self.active < 0:
+            raise ModelInputError(f"active users must be >= 0, not {self.active}")
         if self.reconnects_per_hour < 0:
             raise ModelInputError(f"reconnect rate must be >= 0, not {self.reconnects_per_hour}")
 

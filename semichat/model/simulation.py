@@ -107,6 +107,8 @@ def _user(
     if world.setup.routing not in PER_USER and window.close_at_end:
         # Its streams close when the run ends, whatever its last send is doing then.
         env.process(_close_at(world, router, user, end))
+    if user >= a.chatting:
+        return  # an idle user (scenario `idle`): it holds its streams and sends nothing
     yield env.timeout(rng.uniform(0, a.send_interval_s))
     # The sending window is `duration_s` from the run's start, spawning included.
     while env.now < window.duration_s:

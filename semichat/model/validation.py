@@ -22,7 +22,7 @@ from semichat.model.cpu import measured_share
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import LatencyProfile, profile_from_results
-from semichat.model.simulation import Window, simulate
+from semichat.model.simulation import SPAWN_S, Window, simulate
 from semichat.model.world import PROCESS, USER
 
 
@@ -61,18 +61,28 @@ def read_results(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
 def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
     params = results.get("params") or {}
     load = params.get("load") or {}
+    users = int(params.get("users", 0))
+    # Scenario `idle`: only the first `active` users chat (-1: everyone; one Locust process).
+    active = int(load.get("active", -1)) if params.get("scenario") == "idle" else -1
     activity = Activity(
-        users=int(params.get("users", 0)),
+        users=users,
         conversation_size=int(load.get("conversation_size", 3)),
         send_interval_s=float(load.get("send_interval", 2.0)),
         tabs=int(load.get("tabs", 1)),
+        active=None if active < 0 else active,
     )
     setup = Setup(
         routing=str(params.get("routing", "")),
         shards=int(params.get("shards", 4)),
         id_prefix=f"{load.get('run_tag', 'sim')}-w0-u",  # ChatUser.identity_of, one worker
     )
-    window = Window(duration_s=float(params["duration"]), drain_s=float(params.get("drain", 8)))
+    rate = float(params.get("spawn_rate") or 0.0)
+    window = Window(
+        duration_s=float(params["duration"]),
+        drain_s=float(params.get("drain", 8)),
+        # `--spawn-rate R` starts the users over N / R seconds; 0, within about two.
+        spawn_s=users / rate if rate > 0 else SPAWN_S,
+    )
     return activity, setup, window
 
 
