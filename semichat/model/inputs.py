@@ -92,8 +92,6 @@ class Setup:
     # loaded one, measured from the run (`cpu.measured_share`), never fitted.
     cpu_ms_per_request: float = ProcessLimits.cpu_ms_per_request
     cpu_share: float = 1.0
-    # The CPU a turn on a core runs (the server's CPU over its time slices), when measured.
-    cpu_turn_ms: float | None = None
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:

@@ -103,13 +103,6 @@ def run_cpu_ms(results: dict[str, Any]) -> float:
     return 1000 * cpu_s / requests
 
 
-def run_cpu_turn_ms(results: dict[str, Any]) -> float | None:
-    """The run's server CPU per turn on a core (its time slices), in ms, when recorded."""
-    backend = results.get("backend") or {}
-    cpu_s, turns = backend.get("server_cpu_s"), backend.get("server_cpu_turns")
-    return 1000 * cpu_s / turns if cpu_s and turns else None
-
-
 def validate(
     run_dir: str | Path,
     profile: LatencyProfile | None = None,
@@ -126,7 +119,6 @@ def validate(
         setup,
         cpu_share=core,
         cpu_ms_per_request=run_cpu_ms(results),
-        cpu_turn_ms=run_cpu_turn_ms(results),
     )
     setup.check()
     profile = profile or profile_from_results(results, str(path))

@@ -87,8 +87,7 @@ class World:
         self.setup = setup
         self.profile = profile
         self.tally = Tally()
-        turn = setup.cpu_turn_ms / 1000 if setup.cpu_turn_ms else None
-        self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share, turn, seed)
+        self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
