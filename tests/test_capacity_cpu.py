@@ -15,7 +15,7 @@ from semichat.model.profile import LatencyProfile, load_profile
 from semichat.model.simulation import Window, simulate
 from semichat.model.validation import run_cpu_ms, run_cpu_share
 from semichat.model.world import USER
-from semichat.server.process.scheduling import run_queue
+from semichat.server.scheduling import run_queue
 
 PROFILE = Path(__file__).resolve().parents[1] / "semichat" / "model" / "profiles" / "embedded.json"
 

@@ -29,7 +29,7 @@ from semichat.server.api.appkeys import (
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
-from semichat.server.process.scheduling import run_queue
+from semichat.server.scheduling import run_queue
 
 routes = web.RouteTableDef()
 STATIC_DIR = resources.files("semichat") / "static"
