@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import simpy
 
+from semichat.harness.usage_report import backend_usage
 from semichat.model.cpu import WHOLE_CORE, Cpu, measured_share
 from semichat.model.inputs import Activity, ModelInputError, Setup
 from semichat.model.profile import LatencyProfile, load_profile
@@ -96,3 +97,18 @@ def test_a_smaller_share_coalesces_more_marks_into_each_batch(profile: LatencyPr
     # The loaded runs wrote fewer marks per send than the model on a whole core (docs/
     # capacity.md): a smaller share must move the model the same way, and by a real amount.
     assert loaded < 0.9 * whole
+
+
+def test_a_runs_usage_sums_the_servers_run_queue_wait_over_its_lives() -> None:
+    def life(cpu: float, wait: float, turns: int) -> dict[str, object]:
+        return {"backend": {}, "cpu_s": cpu, "cpu_wait_s": wait, "cpu_turns": turns}
+
+    lives = [(life(1.0, 0.5, 100), life(5.0, 6.5, 5100)), (life(0.0, 0.0, 0), life(2.0, 1.0, 900))]
+    usage = backend_usage(lives)
+    assert usage is not None
+    assert usage["server_cpu_s"] == pytest.approx(6.0)
+    assert usage["server_cpu_wait_s"] == pytest.approx(7.0)
+    assert usage["server_cpu_turns"] == 5900
+    # A server that did not report it (another platform, an older build): unknown, not zero.
+    older = backend_usage([({"backend": {}, "cpu_s": 0.0}, {"backend": {}, "cpu_s": 1.0})])
+    assert older is not None and older["server_cpu_wait_s"] is None
