@@ -11,8 +11,6 @@ from semichat.cli.help import add_command
 if TYPE_CHECKING:
     from semichat.model.profile import LatencyProfile
 
-DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "model" / "profiles" / "embedded.json"
-
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "model")
@@ -63,7 +61,7 @@ def _profile(given: str) -> LatencyProfile:
 
 def model_command(args: argparse.Namespace) -> int:
     from semichat.model.inputs import Activity, ModelInputError, Setup
-    from semichat.model.profile import load_profile
+    from semichat.model.profile import DEFAULT_PROFILE, load_profile
     from semichat.model.report import format_estimate
     from semichat.model.scale import estimate
     from semichat.model.validation import format_rows, validate

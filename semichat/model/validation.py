@@ -21,7 +21,13 @@ from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
-from semichat.model.profile import LatencyProfile, profile_from_results
+from semichat.model.profile import (
+    DEFAULT_PROFILE,
+    LatencyProfile,
+    completed,
+    load_profile,
+    profile_from_results,
+)
 from semichat.model.simulation import SPAWN_S, Window, simulate
 from semichat.model.world import PROCESS, USER
 
@@ -121,7 +127,11 @@ def validate(
         cpu_ms_per_request=run_cpu_ms(results),
     )
     setup.check()
-    profile = profile or profile_from_results(results, str(path))
+    if profile is None:
+        profile = profile_from_results(results, str(path))
+        if activity.chatting == 0:
+            # Nobody sends in an idle run: the send path's operations were never made.
+            profile = completed(profile, load_profile(DEFAULT_PROFILE))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
     trace = slowness_trace(path) if replay else None
     first = simulate(activity, setup, profile, window, seed=0, trace=trace)
@@ -146,7 +156,7 @@ def validate(
         sends += sim.sends
     backend = results["backend"]
     measured = backend["requests"]
-    rows = [Row("cpu share (input)", core, None)]
+    rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
     rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))
