@@ -24,6 +24,9 @@ from typing import Any
 import simpy
 
 WHOLE_CORE = 1.0
+# How many recent answers the loop's mean wait is taken over (an exponential moving average):
+# the loop's state now, not since the start (a start-up burst would weigh on the whole run).
+RECENT_ANSWERS = 100
 
 
 class Cpu:
@@ -42,7 +45,7 @@ class Cpu:
         self.ready: simpy.Store = simpy.Store(env)
         self.iterations = 0
         self.handled = 0
-        self.waited_s = 0.0  # answers' time from arrival to their continuation's end
+        self.recent_wait_s = 0.0  # answers' time from arrival to their continuation's end
         if cpu_s > 0:
             env.process(self._loop())
 
@@ -55,8 +58,8 @@ class Cpu:
 
     @property
     def mean_wait_s(self) -> float:
-        """The mean time an answer has waited for (and run on) the loop so far."""
-        return self.waited_s / self.handled if self.handled else 0.0
+        """The mean time the recent answers waited for (and ran on) the loop."""
+        return self.recent_wait_s
 
     def _loop(self) -> Generator[Any, Any, None]:
         while True:
@@ -69,7 +72,7 @@ class Cpu:
             self.iterations += 1
             self.handled += len(batch)
             for done, arrived in batch:
-                self.waited_s += self.env.now - arrived
+                self.recent_wait_s += (self.env.now - arrived - self.recent_wait_s) / RECENT_ANSWERS
                 done.succeed()
 
 
