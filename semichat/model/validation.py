@@ -88,6 +88,7 @@ def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
         drain_s=float(params.get("drain", 8)),
         # `--spawn-rate R` starts the users over N / R seconds; 0, within about two.
         spawn_s=users / rate if rate > 0 else SPAWN_S,
+        spawn_rate=rate,
     )
     return activity, setup, window
 
