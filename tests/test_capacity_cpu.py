@@ -4,11 +4,13 @@ send), as the loaded runs measured; the default is a whole core, as on AWS."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 import simpy
 
+from semichat.harness.report import emulator_usage
 from semichat.harness.usage_report import backend_usage
 from semichat.model.cpu import WHOLE_CORE, Cpu, measured_share
 from semichat.model.inputs import Activity, ModelInputError, Setup
@@ -16,7 +18,7 @@ from semichat.model.profile import LatencyProfile, load_profile
 from semichat.model.simulation import Window, simulate
 from semichat.model.validation import run_cpu_ms, run_cpu_share
 from semichat.model.world import USER
-from semichat.server.scheduling import run_queue
+from semichat.server.scheduling import run_queue, schedstat
 
 PROFILE = Path(__file__).resolve().parents[1] / "semichat" / "model" / "profiles" / "embedded.json"
 
@@ -112,3 +114,22 @@ def test_a_runs_usage_sums_the_servers_run_queue_wait_over_its_lives() -> None:
     # A server that did not report it (another platform, an older build): unknown, not zero.
     older = backend_usage([({"backend": {}, "cpu_s": 0.0}, {"backend": {}, "cpu_s": 1.0})])
     assert older is not None and older["server_cpu_wait_s"] is None
+
+
+def test_a_process_schedstat_is_read_by_pid(tmp_path: Path) -> None:
+    import os
+
+    got = schedstat(os.getpid())
+    if Path("/proc/self/task").is_dir():
+        assert got is not None and got["cpu_s"] > 0 and got["cpu_turns"] > 0
+    assert schedstat(2**31 - 1) is None  # no such process
+
+
+def test_a_runs_emulators_usage_is_their_schedstat_over_the_run(tmp_path: Path) -> None:
+    doc = {
+        "before": [{"cpu_s": 1.0, "cpu_wait_s": 0.5, "cpu_turns": 10}, None],
+        "after": [{"cpu_s": 4.0, "cpu_wait_s": 6.5, "cpu_turns": 3010}, None],
+    }
+    (tmp_path / "emulator_schedstats.json").write_text(json.dumps(doc))
+    assert emulator_usage(tmp_path) == [{"cpu_s": 3.0, "cpu_wait_s": 6.0, "cpu_turns": 3000}]
+    assert emulator_usage(tmp_path / "elsewhere") == []
