@@ -11,8 +11,6 @@ from semichat.cli.help import add_command
 if TYPE_CHECKING:
     from semichat.model.profile import LatencyProfile
 
-DEFAULT_PROFILE = Path(__file__).resolve().parents[1] / "model" / "profiles" / "embedded.json"
-
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = add_command(sub, "model")
@@ -41,11 +39,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     p.add_argument("--replications", type=int, default=5, help="seeds averaged by --validate")
     p.add_argument(
-        "--turn-ms",
+        "--cpu-share",
         type=float,
-        default=0.0,
-        help="with --validate: answers seen at turns of this many ms, as on a loaded machine "
-        "(default 0: none)",
+        default=None,
+        help="with --validate: the share of a core the server got while it had work (default: "
+        "measured by the run, else a whole core)",
     )
     p.set_defaults(func=model_command)
 
@@ -63,7 +61,7 @@ def _profile(given: str) -> LatencyProfile:
 
 def model_command(args: argparse.Namespace) -> int:
     from semichat.model.inputs import Activity, ModelInputError, Setup
-    from semichat.model.profile import load_profile
+    from semichat.model.profile import DEFAULT_PROFILE, load_profile
     from semichat.model.report import format_estimate
     from semichat.model.scale import estimate
     from semichat.model.validation import format_rows, validate
@@ -72,7 +70,7 @@ def model_command(args: argparse.Namespace) -> int:
     if args.validate:
         if args.replications < 1:
             raise ModelInputError(f"replications must be at least 1, not {args.replications}")
-        rows = validate(args.validate, profile, args.replications, turn_ms=args.turn_ms)
+        rows = validate(args.validate, profile, args.replications, cpu_share=args.cpu_share)
         print(format_rows(rows))
         return 0
     activity = Activity(

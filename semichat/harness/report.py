@@ -239,12 +239,27 @@ def load_run(
         results["faults"] = fault_counts(metrics)
         usage = backend_usage(server_lives(metrics))
         if usage is not None:
+            usage["emulators"] = emulator_usage(path)
             results["backend"] = usage
         results["botocore"] = botocore_counts(metrics)
     provisioning = path / "provisioning.json"
     if provisioning.exists():
         results["provisioning"] = json.loads(provisioning.read_text())
     return events, results
+
+
+def emulator_usage(run_dir: Path) -> list[dict[str, float]]:
+    """Each emulator process's CPU seconds, run-queue wait and turns over the run (recorded by
+    `simulate`): their share of a core, the capacity model's next input (docs/capacity.md)."""
+    path = run_dir / "emulator_schedstats.json"
+    if not path.is_file():
+        return []
+    doc = json.loads(path.read_text())
+    out = []
+    for start, end in zip(doc.get("before", []), doc.get("after", []), strict=False):
+        if start and end:
+            out.append({k: round(end[k] - start.get(k, 0), 3) for k in end})
+    return out
 
 
 def results_frame(results: dict[str, Any]) -> pd.DataFrame:

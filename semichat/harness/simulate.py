@@ -98,8 +98,10 @@ def started_server(
             if params.split_backend:
                 backend, sqs_endpoint = start_backend_process(stderr=log)
                 backends.append(backend)
+        # The emulators' pids: the run records their scheduler statistics (`emulator_usage`).
+        pids = [b.pid for b in backends]
         (run_dir / "backend.json").write_text(
-            json.dumps({"endpoint": endpoint, "sqs_endpoint": sqs_endpoint}) + "\n"
+            json.dumps({"endpoint": endpoint, "sqs_endpoint": sqs_endpoint, "pids": pids}) + "\n"
         )
     provision_ahead(params, run_tag, run_dir, endpoint, sqs_endpoint)
     server_args = ["--routing", params.routing, "--shards", str(params.shards)]
@@ -194,6 +196,23 @@ def write_server_metrics(
     (run_dir / "server_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
 
 
+def emulator_schedstats(run_dir: Path) -> list[dict[str, float] | None]:
+    """Each emulator process's CPU, run-queue wait and turns now (`server/scheduling.py`), in
+    `backend.json`'s order; empty without embedded emulators."""
+    from semichat.server.scheduling import schedstat
+
+    path = run_dir / "backend.json"
+    pids = json.loads(path.read_text()).get("pids", []) if path.is_file() else []
+    return [schedstat(pid) for pid in pids]
+
+
+def write_emulator_schedstats(run_dir: Path, before: list[dict[str, float] | None]) -> None:
+    """`emulator_schedstats.json`: before and after the run, as the server's metrics are."""
+    if before:
+        doc = {"before": before, "after": emulator_schedstats(run_dir)}
+        (run_dir / "emulator_schedstats.json").write_text(json.dumps(doc, indent=1) + "\n")
+
+
 def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]:
     """Run the load against the target (or a server started here) and judge it.
 
@@ -224,6 +243,7 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
             params = replace(params, load=load, target=target)
             (run_dir / "params.json").write_text(json.dumps(params.to_json(), indent=2) + "\n")
             before = target_metrics(target, params.server_processes)
+            emulators_before = emulator_schedstats(run_dir)
             markers.record(
                 "run", phase="start", params={"scenario": params.scenario, "run": run_tag}
             )
@@ -232,6 +252,7 @@ def simulate(params: SimulationParams, out: Path) -> tuple[Path, dict[str, Any]]
             code = run_locust(params, target, run_dir, started, samples, tick)
             markers.record("run", phase="end", locust_exit=code)
             write_server_metrics(params, target, run_dir, server, before, samples)
+            write_emulator_schedstats(run_dir, emulators_before)
     finally:
         markers.close()
     if code != 0:

@@ -49,6 +49,11 @@ def backend_usage(lives: list[tuple[dict[str, Any], dict[str, Any]]]) -> dict[st
     }
     cpu = [end["cpu_s"] - start.get("cpu_s", 0.0) for start, end in lives if "cpu_s" in end]
     out["server_cpu_s"] = round(sum(cpu), 3) if cpu else None
+    # Time runnable but waiting for a core, and the turns run on one (Linux schedstat; None
+    # where not recorded): the capacity model's CPU share (`semichat/model/cpu.py`).
+    for key in ("cpu_wait_s", "cpu_turns"):
+        got = [end[key] - start.get(key, 0) for start, end in lives if key in end]
+        out[f"server_{key}"] = round(sum(got), 3) if got else None
     out["sqs_billed_requests"] = sum(out["billed"].values())
     out["dynamodb_read_units"] = round(sum(out["read_units"].values()), 3)
     out["dynamodb_write_units"] = round(sum(out["write_units"].values()), 3)

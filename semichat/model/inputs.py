@@ -29,6 +29,13 @@ class Activity:
     tabs: int = 1
     connected_hours_per_day: float = 8.0
     reconnects_per_hour: float = 0.0
+    # How many users chat (the first ones), the rest only holding their streams, as the
+    # `idle` scenario's `--active K`; None: everyone.
+    active: int | None = None
+
+    @property
+    def chatting(self) -> int:
+        return self.users if self.active is None else min(self.users, self.active)
 
     def check(self) -> None:
         _at_least("users", self.users, 1)
@@ -40,6 +47,8 @@ class Activity:
             raise ModelInputError(
                 f"connected hours per day must be in (0, 24], not {self.connected_hours_per_day}"
             )
+        if self.active is not None and self.active < 0:
+            raise ModelInputError(f"active users must be >= 0, not {self.active}")
         if self.reconnects_per_hour < 0:
             raise ModelInputError(f"reconnect rate must be >= 0, not {self.reconnects_per_hour}")
 
@@ -78,10 +87,11 @@ class Setup:
     # User ids are this prefix and the user's number (a run's are `<run_tag>-w0-u<n>`): which
     # shard a user hashes to depends on its id.
     id_prefix: str = "u"
-    # A loaded machine's processes take turns on its cores: when > 0, every backend answer is
-    # seen at the next multiple of this many ms (docs/capacity.md, the stalls experiment).
-    # 0: no contention, as AWS serves requests.
-    turn_ms: float = 0.0
+    # The server process's CPU (`model/cpu.py`): per backend answer handled, and the share of
+    # a core it gets while it has work. A whole core on AWS or a quiet machine; less on a
+    # loaded one, measured from the run (`cpu.measured_share`), never fitted.
+    cpu_ms_per_request: float = ProcessLimits.cpu_ms_per_request
+    cpu_share: float = 1.0
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:
@@ -89,8 +99,10 @@ class Setup:
                 f"unknown strategy {self.routing!r}; choose one of {', '.join(STRATEGIES)}"
             )
         _at_least("shards", self.shards, 1)
-        if self.turn_ms < 0:
-            raise ModelInputError(f"turn must be >= 0 ms, not {self.turn_ms}")
+        if not 0 < self.cpu_share <= 1:
+            raise ModelInputError(f"CPU share must be in (0, 1], not {self.cpu_share}")
+        if self.cpu_ms_per_request < 0:
+            raise ModelInputError(f"CPU per request must be >= 0 ms, not {self.cpu_ms_per_request}")
 
 
 def _at_least(name: str, value: int, low: int) -> None:

@@ -98,9 +98,8 @@ def strategy_limits(
 def forwards(processes: int) -> float:
     """Expected forwards of one shard message under `sharded` with P processes: each copy
     lands on a random process until every one has seen it, a coupon collector's P * H(P)
-    receives, so P * H(P) - 1 forwards (`routing/sharded.py` approximates H(P) by
-    ln P + 0.58, short at small P: 1.54 for 2 where this gives 2.00; a 2-process run
-    measured 1.95). The hop cap (8 P) is never reached on average."""
+    receives, so P * H(P) - 1 forwards (2.00 for P = 2; a 2-process run measured 1.95).
+    The hop cap (8 P) is never reached on average."""
     if processes <= 1:
         return 0.0
     if processes < 10_000:

@@ -33,6 +33,10 @@ HTTP_HISTORY = "http:GET /api/chat/history"
 _RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 
 
+# The default profile: the embedded backend's five 100-user runs, merged (docs/capacity.md).
+DEFAULT_PROFILE = Path(__file__).resolve().parent / "profiles" / "embedded.json"
+
+
 @dataclass(frozen=True)
 class Distribution:
     """A latency drawn by inverse transform: linear between the given percentiles, the
@@ -121,6 +125,13 @@ def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProf
     if wake is not None:
         ops.setdefault("sqs:ReceiveMessage.wake", wake)
     return LatencyProfile(source, ops)
+
+
+def completed(profile: LatencyProfile, fallback: LatencyProfile) -> LatencyProfile:
+    """`profile` with the operations it lacks taken from `fallback`: for a run that never made
+    them (an idle run's sends), so that the model can be set up; they are not drawn from."""
+    ops = {**fallback.operations, **profile.operations}
+    return LatencyProfile(f"{profile.source} (missing operations: {fallback.source})", ops)
 
 
 def merged_results(results: list[Mapping[str, Any]]) -> dict[str, Any]:

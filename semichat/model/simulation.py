@@ -22,6 +22,9 @@ class Window:
     duration_s: float
     drain_s: float = 8.0
     spawn_s: float = SPAWN_S
+    # `--spawn-rate R` > 0: Locust's dispatcher starts R users at once each second (a run's
+    # connects come in groups of R a second apart), not one every 1/R s.
+    spawn_rate: float = 0.0
     # Counts before this time are left out (a steady window without the start-up).
     measure_from_s: float = 0.0
     # Users leave at the end (as a run's do); a steady window keeps them (costed per connect).
@@ -91,7 +94,10 @@ def _user(
     env, rng, a = world.env, world.rng, world.activity
     # Locust starts users one after another over the spawn time; a group's first member
     # creates its conversation, the others wait for it (`ChatUser.join_conversation`).
-    yield env.timeout(window.spawn_s * user / a.users)
+    if window.spawn_rate > 0:
+        yield env.timeout(float(int(user // window.spawn_rate)))
+    else:
+        yield env.timeout(window.spawn_s * user / a.users)
     if user == conversation.members[0]:
         world.units("dynamodb:PutItem", write=1)
         yield from world.call("dynamodb:PutItem")
@@ -107,6 +113,8 @@ def _user(
     if world.setup.routing not in PER_USER and window.close_at_end:
         # Its streams close when the run ends, whatever its last send is doing then.
         env.process(_close_at(world, router, user, end))
+    if user >= a.chatting:
+        return  # an idle user (scenario `idle`): it holds its streams and sends nothing
     yield env.timeout(rng.uniform(0, a.send_interval_s))
     # The sending window is `duration_s` from the run's start, spawning included.
     while env.now < window.duration_s:

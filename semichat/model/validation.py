@@ -18,10 +18,17 @@ from typing import Any
 import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
-from semichat.model.inputs import Activity, ModelInputError, Setup
+from semichat.model.cpu import measured_share
+from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
-from semichat.model.profile import LatencyProfile, profile_from_results
-from semichat.model.simulation import Window, simulate
+from semichat.model.profile import (
+    DEFAULT_PROFILE,
+    LatencyProfile,
+    completed,
+    load_profile,
+    profile_from_results,
+)
+from semichat.model.simulation import SPAWN_S, Window, simulate
 from semichat.model.world import PROCESS, USER
 
 
@@ -60,19 +67,47 @@ def read_results(run_dir: str | Path) -> tuple[Path, dict[str, Any]]:
 def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
     params = results.get("params") or {}
     load = params.get("load") or {}
+    users = int(params.get("users", 0))
+    # Scenario `idle`: only the first `active` users chat (-1: everyone; one Locust process).
+    active = int(load.get("active", -1)) if params.get("scenario") == "idle" else -1
     activity = Activity(
-        users=int(params.get("users", 0)),
+        users=users,
         conversation_size=int(load.get("conversation_size", 3)),
         send_interval_s=float(load.get("send_interval", 2.0)),
         tabs=int(load.get("tabs", 1)),
+        active=None if active < 0 else active,
     )
     setup = Setup(
         routing=str(params.get("routing", "")),
         shards=int(params.get("shards", 4)),
         id_prefix=f"{load.get('run_tag', 'sim')}-w0-u",  # ChatUser.identity_of, one worker
     )
-    window = Window(duration_s=float(params["duration"]), drain_s=float(params.get("drain", 8)))
+    rate = float(params.get("spawn_rate") or 0.0)
+    window = Window(
+        duration_s=float(params["duration"]),
+        drain_s=float(params.get("drain", 8)),
+        # `--spawn-rate R` starts the users over N / R seconds; 0, within about two.
+        spawn_s=users / rate if rate > 0 else SPAWN_S,
+        spawn_rate=rate,
+    )
     return activity, setup, window
+
+
+def run_cpu_share(results: dict[str, Any]) -> float:
+    """The share of a core the run's server got while runnable (`cpu.measured_share`)."""
+    backend = results.get("backend") or {}
+    return measured_share(backend.get("server_cpu_s"), backend.get("server_cpu_wait_s"))
+
+
+def run_cpu_ms(results: dict[str, Any]) -> float:
+    """The run's server CPU per backend request (HTTP handling included), in ms; the
+    default `ProcessLimits.cpu_ms_per_request` when the run did not count its CPU."""
+    backend = results.get("backend") or {}
+    requests = sum(backend.get("requests", {}).values())
+    cpu_s = backend.get("server_cpu_s")
+    if not cpu_s or not requests:
+        return ProcessLimits.cpu_ms_per_request
+    return 1000 * cpu_s / requests
 
 
 def validate(
@@ -80,14 +115,24 @@ def validate(
     profile: LatencyProfile | None = None,
     replications: int = 5,
     replay: bool = True,
-    turn_ms: float = 0.0,
+    cpu_share: float | None = None,
 ) -> list[Row]:
-    """`replay`: replay the run's slowness over time (`overheads.slowness_trace`)."""
+    """`replay`: replay the run's slowness over time (`overheads.slowness_trace`).
+    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
-    setup = replace(setup, turn_ms=turn_ms)
+    core = run_cpu_share(results) if cpu_share is None else cpu_share
+    setup = replace(
+        setup,
+        cpu_share=core,
+        cpu_ms_per_request=run_cpu_ms(results),
+    )
     setup.check()
-    profile = profile or profile_from_results(results, str(path))
+    if profile is None:
+        profile = profile_from_results(results, str(path))
+        if activity.chatting == 0:
+            # Nobody sends in an idle run: the send path's operations were never made.
+            profile = completed(profile, load_profile(DEFAULT_PROFILE))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
     trace = slowness_trace(path) if replay else None
     first = simulate(activity, setup, profile, window, seed=0, trace=trace)
@@ -112,7 +157,8 @@ def validate(
         sends += sim.sends
     backend = results["backend"]
     measured = backend["requests"]
-    rows = [Row("sends", sends / replications, results.get("sends", {}).get("attempted"))]
+    rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
+    rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))
     for op in sorted(set(counts) | set(measured)):

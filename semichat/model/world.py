@@ -9,7 +9,6 @@ read as the server's coroutines and queues do: no event loop of the project's ow
 from __future__ import annotations
 
 import bisect
-import math
 import random
 from collections import Counter
 from collections.abc import Generator
@@ -18,6 +17,7 @@ from typing import Any
 
 import simpy
 
+from semichat.model.cpu import Cpu
 from semichat.model.inputs import Activity, Setup
 from semichat.model.profile import LatencyProfile
 
@@ -87,6 +87,7 @@ class World:
         self.setup = setup
         self.profile = profile
         self.tally = Tally()
+        self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -107,12 +108,15 @@ class World:
         `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
         u = self.quantile() if u is None else u
-        took = self.profile.draw_s(operation, self.rng, u)
-        turn = self.setup.turn_ms / 1000
-        if turn > 0:
-            # Answered now + took, but seen only at the process's next turn on a core.
-            took = math.ceil((self.env.now + took) / turn) * turn - self.env.now
-        yield self.env.timeout(took)
+        yield self.env.timeout(self.backend_s(self.profile.draw_s(operation, self.rng, u)))
+        # The answer waits for the server's loop to handle it (`model/cpu.py`).
+        yield self.cpu.handle()
+
+    def backend_s(self, measured_s: float) -> float:
+        """The backend's part of a latency the server measured: the server timed each call
+        up to its continuation running, so the wait for its loop is in the profile already;
+        the loop's mean wait so far is taken off, and the loop (`cpu`) adds its own."""
+        return max(0.0, measured_s - self.cpu.mean_wait_s)
 
     def quantile(self) -> float:
         """A latency quantile for a request starting now: from the run's trace near this

@@ -30,6 +30,7 @@ from semichat.server.api.appkeys import (
 from semichat.server.api.logs import annotate
 from semichat.server.chat.payloads import parse_history, parse_participants, parse_send
 from semichat.server.errors import BadRequest, PayloadTooLarge, Unavailable
+from semichat.server.scheduling import run_queue
 
 routes = web.RouteTableDef()
 STATIC_DIR = resources.files("semichat") / "static"
@@ -105,6 +106,11 @@ async def healthz(request: web.Request) -> web.Response:
     )
 
 
+def _run_queue() -> dict[str, Any]:
+    got = run_queue()
+    return {} if got is None else {"cpu_wait_s": got[0], "cpu_turns": got[1]}
+
+
 @routes.get("/metrics")
 async def metrics(request: web.Request) -> web.Response:
     """SQS requests made by this process so far: a run's cost is the difference of two reads.
@@ -118,6 +124,10 @@ async def metrics(request: web.Request) -> web.Response:
             # CPU seconds this process has used: per backend request, what the model's
             # servers-needed figure is sized by (docs/capacity.md).
             "cpu_s": round(time.process_time(), 3),
+            # Seconds it waited runnable for a core: with `cpu_s`, the share of a core it got
+            # while it had work, the model's input on a loaded machine (docs/capacity.md).
+            # `cpu_turns`: the time slices it ran, over which that wait was spread.
+            **_run_queue(),
             "sqs": request.app[COUNTERS].snapshot(),
             "limits": {
                 **request.app[LIMIT_COUNTERS].snapshot(),

@@ -16,10 +16,11 @@ notification hands it to its own streams (unless it had seen it already) and pas
 (`visited`), and deletes the one it received. Whichever process receives the copy does the
 same, until every process has seen it or after `FORWARD_HOPS_PER_PROCESS * N` hops; only then
 are the recipients the last process did not hold counted `not_held`. The cost: every
-notification visits every process, and since a copy lands on a random one, that takes about
-P(ln P + 0.58) - 1 extra sends, receives and deletes per notification with P processes (2 for
-P = 2). Without `processes` set (one process, or processes started apart) nothing is forwarded
-and the weakness stays: only the clients' history refetch (on the next notification or
+notification visits every process, and since a copy lands on a random one (a coupon
+collector's P H(P) receives, H the harmonic number), that takes about P H(P) - 1 extra sends,
+receives and deletes per notification with P processes (2 for P = 2; `model/limits.forwards`).
+Without `processes` set (one process, or processes started apart) nothing is forwarded and the
+weakness stays: only the clients' history refetch (on the next notification or
 reconnect) shows the message.
 """
 
