@@ -16,6 +16,7 @@ import pytest
 
 from semichat import ports
 
+from .process_dump import wait_or_explain
 from .test_browser import ARTIFACTS, UI_TIMEOUT_MS, browser, http_ok, wait_until
 
 __all__ = ["browser"]  # the module-scoped Chromium fixture, shared with the widget's tests
@@ -57,7 +58,7 @@ class WebSimulation:
         """Ctrl-C in its terminal, as a user ends the session: SIGINT to the whole process
         group (simulate, Locust, the server and its backend); its exit status."""
         os.killpg(self.proc.pid, signal.SIGINT)
-        return self.proc.wait(timeout=180)
+        return wait_or_explain(self.proc, 180, "simulate --web after Ctrl-C", self.log)
 
     def kill(self) -> None:
         if self.proc.poll() is None:

@@ -20,6 +20,7 @@ import pytest
 from semichat import ports
 from semichat.harness.report import summary_table
 
+from .process_dump import wait_or_explain
 from .test_browser import ChatServer, http_ok, open_streams, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -140,10 +141,12 @@ def test_each_test_started_in_the_web_ui_is_a_run_of_its_own(
     cmd = [sys.executable, "-m", "locust", "-f", str(ROOT / "loadtests" / "chat.py")]
     cmd += ["--host", locust_target.url, "--web-host", "127.0.0.1", "--web-port", str(port)]
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEMICHAT_SIM_")}
-    proc = subprocess.Popen(
-        cmd, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    log = tmp_path / "locust.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=tmp_path, env={**env, "PYTHONPATH": str(ROOT)}, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
     try:
         wait_until(lambda: http_ok(web + "/"), 90, "Locust's web UI")
         for _ in range(2):
@@ -153,7 +156,11 @@ def test_each_test_started_in_the_web_ui_is_a_run_of_its_own(
             assert _post(web + "/stop")["success"]
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=LOCUST_TIMEOUT_S)
+        try:
+            wait_or_explain(proc, LOCUST_TIMEOUT_S, "Locust's web UI after Ctrl-C", log)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
     runs = sorted((tmp_path / "runs" / "adhoc").glob("2*"))
     assert len(runs) == 2
     for run_dir in runs:
