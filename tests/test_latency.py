@@ -251,7 +251,7 @@ async def test_every_attempt_beneath_botocore_takes_at_least_the_profiles_floor(
     profile = parse_profile(_document({"sqs:GetQueueUrl": _constant(150)}), "test")
     settings = Settings().with_overrides(endpoint_url=str(server.make_url("/")))
     try:
-        async with open_clients(settings, profile, seed=1) as clients:
+        async with open_clients(settings, latency=profile, seed=1) as clients:
             started = time.monotonic()
             resp = await clients.sqs.get_queue_url(QueueName="q")
             elapsed = time.monotonic() - started

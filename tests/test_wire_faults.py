@@ -80,7 +80,7 @@ async def wire(backend: Backend, nemesis: Any) -> AsyncIterator[Wire]:
             sqs_endpoint=sqs_url, dynamodb_endpoint=dynamodb_url, dynamodb_max_attempts=4
         )
         counters = WireCounters()
-        async with open_clients(settings, nemesis, counters) as clients:
+        async with open_clients(settings, nemesis=nemesis, counters=counters) as clients:
             yield Wire(clients, counters, sqs_received, dynamodb_received)
 
 

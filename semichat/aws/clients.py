@@ -87,6 +87,7 @@ def _credentials(settings: Settings) -> dict[str, str]:
 @asynccontextmanager
 async def open_clients(
     settings: Settings,
+    *,
     nemesis: Decisions | None = None,
     counters: WireCounters | None = None,
     latency: LatencyProfile | None = None,

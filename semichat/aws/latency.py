@@ -87,6 +87,11 @@ class Distribution:
     def sample(self, rng: random.Random) -> float:
         return self.quantile(rng.random() * 100.0)
 
+    def draw(self, rng: random.Random, u: float | None = None) -> float:
+        """Milliseconds at quantile `u` (0..1; given: the capacity model's calls that are slow
+        together), else at a random one."""
+        return self.quantile((rng.random() if u is None else u) * 100.0)
+
     @property
     def floor(self) -> float:
         return self.points[0][1]
@@ -131,8 +136,9 @@ def _json(text: str, where: str) -> Any:
         ) from None
 
 
-def parse_profile(document: Any, where: str) -> LatencyProfile:
-    """The profile `document` says, or LatencyProfileError naming its first fault."""
+def parse_profile(document: Any, where: str, also: tuple[str, ...] = ()) -> LatencyProfile:
+    """The profile `document` says, or LatencyProfileError naming its first fault. Keys that
+    start with one of `also` pass as operations too (the capacity model's `http:` entries)."""
     if not isinstance(document, dict):
         raise LatencyProfileError(f"latency profile {where}: not a JSON object")
     if document.get("format") != FORMAT:
@@ -142,12 +148,12 @@ def parse_profile(document: Any, where: str) -> LatencyProfile:
     operations = document.get("operations")
     if not isinstance(operations, dict) or not operations:
         raise LatencyProfileError(f'latency profile {where}: no "operations" object')
-    parsed = {key: _operation(where, key, value) for key, value in operations.items()}
+    parsed = {key: _operation(where, key, value, also) for key, value in operations.items()}
     return LatencyProfile(str(document.get("source", where)), parsed, document)
 
 
-def _operation(where: str, key: str, value: Any) -> Distribution:
-    if key not in known_operations():
+def _operation(where: str, key: str, value: Any, also: tuple[str, ...] = ()) -> Distribution:
+    if key not in known_operations() and not key.startswith(also or ("\0",)):
         raise LatencyProfileError(
             f"latency profile {where}: unknown operation {key!r} (keys are service:Operation "
             f"of {' or '.join(SERVICES)}, e.g. sqs:SendMessage, or {WAKE})"

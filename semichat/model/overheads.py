@@ -93,7 +93,7 @@ def client_percentiles(run_dir: Path) -> dict[str, Any]:
 
 
 def _difference(client: dict[str, float], backend: Distribution) -> Distribution | None:
-    points = {q: max(0.0, v - backend.percentile(float(q))) for q, v in client.items()}
+    points = {q: max(0.0, v - backend.quantile(float(q))) for q, v in client.items()}
     return Distribution.from_percentiles(points) if points else None
 
 

@@ -1,7 +1,7 @@
 """Latency profiles: per "service:Operation", percentiles in ms, and draws from them.
 
-The format is the one `semichat calibrate` and `--faults latency=FILE` use (the `latency`
-branch writes them; this is a small loader of the same format until the two are unified):
+The format is the one `semichat calibrate` and `--faults latency=FILE` use, read and checked by
+the same code (`semichat/aws/latency.py`: its refusals, its inverse-CDF draws):
 
     {"format": "semichat-latency-profile/1", "source": "...",
      "operations": {"sqs:SendMessage": {"percentiles_ms": {"50": 18.0, "99": 45.0}}, ...}}
@@ -16,7 +16,6 @@ per operation, `semichat/aws/usage.py`), whose buckets give every percentile.
 
 from __future__ import annotations
 
-import bisect
 import json
 import random
 from collections.abc import Iterable, Mapping
@@ -24,10 +23,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from semichat.aws.latency import FORMAT, Distribution, LatencyProfileError, parse_profile
 from semichat.aws.usage import percentile_ms
 from semichat.model.inputs import ModelInputError
 
-FORMAT = "semichat-latency-profile/1"
 HTTP_SEND = "http:POST /api/chat/send"
 HTTP_HISTORY = "http:GET /api/chat/history"
 _RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
@@ -35,38 +34,6 @@ _RUN_PERCENTILES = (1, 5, 10, 25, 50, 75, 90, 95, 99, 99.9)
 
 # The default profile: the embedded backend's five 100-user runs, merged (docs/capacity.md).
 DEFAULT_PROFILE = Path(__file__).resolve().parent / "profiles" / "embedded.json"
-
-
-@dataclass(frozen=True)
-class Distribution:
-    """A latency drawn by inverse transform: linear between the given percentiles, the
-    lowest taken as the minimum and the highest as the maximum (an assumption beyond them)."""
-
-    quantiles: tuple[float, ...]  # 0..1, ascending
-    values_ms: tuple[float, ...]
-
-    @classmethod
-    def from_percentiles(cls, percentiles: Mapping[str, float]) -> Distribution:
-        points = sorted((float(q) / 100, float(v)) for q, v in percentiles.items())
-        if not points:
-            raise ValueError("no percentiles")
-        qs = [0.0] + [q for q, _ in points] + [1.0]
-        vs = [points[0][1]] + [v for _, v in points] + [points[-1][1]]
-        return cls(tuple(qs), tuple(vs))
-
-    def draw(self, rng: random.Random, u: float | None = None) -> float:
-        """A draw at quantile `u` (given: requests whose parts are slow together), else random."""
-        u = rng.random() if u is None else u
-        i = max(1, bisect.bisect_left(self.quantiles, u))
-        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
-        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
-        return v0 if q1 == q0 else v0 + (v1 - v0) * (u - q0) / (q1 - q0)
-
-    def percentile(self, q: float) -> float:
-        i = max(1, bisect.bisect_left(self.quantiles, q / 100))
-        q0, q1 = self.quantiles[i - 1], self.quantiles[i]
-        v0, v1 = self.values_ms[i - 1], self.values_ms[i]
-        return v0 if q1 == q0 else v0 + (v1 - v0) * (q / 100 - q0) / (q1 - q0)
 
 
 @dataclass(frozen=True)
@@ -96,15 +63,13 @@ def load_profile(path: str | Path) -> LatencyProfile:
         doc = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
         raise ModelInputError(f"latency profile {path}: {exc}") from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
-        raise ModelInputError(f"latency profile {path}: format is not {FORMAT!r}")
-    ops = {}
-    for name, body in doc.get("operations", {}).items():
-        try:
-            ops[name] = Distribution.from_percentiles(body["percentiles_ms"])
-        except (KeyError, TypeError, ValueError):
-            raise ModelInputError(f"latency profile {path}: {name} has no percentiles_ms") from None
-    return LatencyProfile(str(doc.get("source", path)), ops)
+    try:
+        # Beyond the replay's operations: a client's HTTP overheads, and the long polls the
+        # server's counters tell apart (`.messages`, `.empty`: `aws/usage.py`).
+        parsed = parse_profile(doc, str(path), also=("http:", "sqs:ReceiveMessage."))
+    except LatencyProfileError as exc:
+        raise ModelInputError(str(exc)) from None
+    return LatencyProfile(parsed.source, dict(parsed.operations))
 
 
 def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProfile:
@@ -120,7 +85,9 @@ def profile_from_results(results: Mapping[str, Any], source: str) -> LatencyProf
         if not any(buckets.values()):
             continue
         points = {str(q): percentile_ms(buckets, q) for q in _RUN_PERCENTILES}
-        ops[name] = Distribution.from_percentiles({q: v for q, v in points.items() if v})
+        kept = {q: v for q, v in points.items() if v}
+        if kept:
+            ops[name] = Distribution.from_percentiles(kept)
     wake = ops.get("sqs:DeleteMessage") or ops.get("sqs:DeleteMessageBatch")
     if wake is not None:
         ops.setdefault("sqs:ReceiveMessage.wake", wake)
@@ -153,7 +120,7 @@ def as_document(
         "format": FORMAT,
         "source": profile.source,
         "operations": {
-            name: {"percentiles_ms": {q: round(d.percentile(float(q)), 2) for q in percentiles}}
+            name: {"percentiles_ms": {q: round(d.quantile(float(q)), 2) for q in percentiles}}
             for name, d in sorted(profile.operations.items())
         },
     }

@@ -115,7 +115,7 @@ def estimate(
         else (setup.shards if setup.routing == "sharded" else processes)
     )
     sends = rates.get("sqs:SendMessage", 0.0)
-    hold_s = (profile.operations["sqs:ReceiveMessage.wake"].percentile(50) + 20) / 1000
+    hold_s = (profile.operations["sqs:ReceiveMessage.wake"].quantile(50) + 20) / 1000
     polls = (
         streams / processes
         if setup.routing in PER_USER
@@ -136,7 +136,7 @@ def estimate(
         limits,
         per_user.get("sqs:SendMessage", 0.0),
         in_flight * max(1, queues) / users,
-        hold_s + profile.operations["sqs:SendMessage"].percentile(50) / 1000,
+        hold_s + profile.operations["sqs:SendMessage"].quantile(50) / 1000,
     )
     return Estimate(
         routing=setup.routing,

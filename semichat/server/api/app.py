@@ -97,7 +97,12 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
     latency = load_profile(spec.latency) if spec.latency else None
     on_delay = (lambda key: nemesis.count("latency")) if latency else None
     async with open_clients(
-        settings, wire_nemesis, app[WIRE], latency, spec.seed, on_delay
+        settings,
+        nemesis=wire_nemesis,
+        counters=app[WIRE],
+        latency=latency,
+        seed=spec.seed,
+        on_delay=on_delay,
     ) as clients:
         # Requests, DynamoDB units and latency per operation, for `/metrics` (cost, the model).
         watch(clients.dynamodb, "dynamodb", app[USAGE])
