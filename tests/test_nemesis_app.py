@@ -70,6 +70,24 @@ async def test_a_failed_fan_out_answers_503_and_its_retry_completes(
     assert retried > sum(n for k, n in metrics["botocore"]["errors"].items() if "SendMessage" in k)
 
 
+async def test_reorder_spares_fifo_queues_whose_order_aws_keeps(
+    aiohttp_client: Any, settings: Settings
+) -> None:
+    # A FIFO queue refuses a message's own DelaySeconds (InvalidParameterValue): held back there,
+    # every fan-out failed with a 503.
+    fifo = dataclasses.replace(settings, routing="fifo")
+    client = await _app(aiohttp_client, fifo, "reorder=1")
+    conversation = await new_conversation(client, "alice", "bob")
+    stream = await open_stream(client, "bob")
+    resp = await send(client, "alice", conversation, "in order", "k1")
+    assert resp.status == 201, await resp.text()
+    [event] = await asyncio.wait_for(next_events(stream, 1), 10)
+    assert data(event)["messageId"] == (await resp.json())["messageId"]
+    stream.close()
+    metrics = await (await client.get("/metrics")).json()
+    assert metrics["faults"]["injected"] == {} and metrics["refusals"] == {}
+
+
 async def test_without_faults_nothing_is_injected(client: Any) -> None:
     conversation = await new_conversation(client, "alice", "bob")
     stream = await open_stream(client, "bob")
