@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import urllib.request
 import uuid
@@ -40,6 +41,16 @@ from semichat.settings import LOCALSTACK_ENDPOINT, Settings
 
 from . import hypothesis_profiles  # noqa: F401  (registers the `quick` profile)
 from .ci import in_ci
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started in the background by a non-interactive shell (`make test &`, a CI runner's
+    # script) inherits SIGINT ignored, and so would every process it starts: the tests that end
+    # `simulate --web` or Locust's web UI with Ctrl-C then waited 180 s for processes deaf to
+    # it. Python's own handler here is reset to the default at each child's exec.
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 BACKEND_START_TIMEOUT_S = 60
 BACKEND_NAMES = ("embedded", "localstack")
