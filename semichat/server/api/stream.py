@@ -217,8 +217,8 @@ async def _hand_back(
 async def _deliver(
     request: web.Request, resp: EventSourceResponse, batch: Batch, progress: StreamProgress
 ) -> bool:
-    """Write each notification of the batch, acknowledging each once written; False when the
-    stream must end. The batch's list shrinks as each is settled."""
+    """Write each notification of the batch, starting its acknowledgement once written; False
+    when the stream must end. The batch's list shrinks as each is settled."""
     subscription, unsettled = batch
     while unsettled:
         delivery = unsettled[0]
@@ -227,11 +227,11 @@ async def _deliver(
             progress.reason = "write failed"
             return False
         unsettled.pop(0)
-        await request.app[ORPHANS].acknowledge(subscription, delivery)
+        request.app[ORPHANS].acknowledge(subscription, delivery)
         progress.delivered += 1
         log_event(
             request,
-            "notification acknowledged",
+            "notification written",
             messageId=delivery.notification.message_id,
             conversationId=delivery.notification.conversation_id,
         )
