@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, replace
@@ -89,7 +90,10 @@ def _adhoc_config(config: LoadConfig, environment: Environment) -> LoadConfig:
     config = replace(
         config,
         run_dir=str(run_dir),
-        run_tag=f"{ADHOC}-{run_dir.name.replace('T', '').rstrip('Z')[-10:]}",
+        # The run directory's second is not enough: two plain runs that start within one
+        # second against one server (two tests of a module, two terminals) would name the
+        # same users, and each would see the other's notifications on its users' queues.
+        run_tag=f"{ADHOC}-{run_dir.name.replace('T', '').rstrip('Z')[-10:]}-{secrets.token_hex(2)}",
         users=int(getattr(options, "num_users", None) or config.users),
         duration=float(getattr(options, "run_time", None) or config.duration),
     )
