@@ -127,6 +127,8 @@ async def _pump(
     # subscription it came through: whatever ends the stream (a cancellation included),
     # `finally` hands these back.
     held: list[Batch] = []
+    # This stream's deletes under way (they outlive it: `OrphanedPolls` tracks them).
+    acks: list[asyncio.Task[None]] = []
     failures = 0
     try:
         while True:
@@ -136,6 +138,9 @@ async def _pump(
             # A poll or hand-off is replaced only once its result is taken (below, right
             # after the wait): one that completes while a batch is written waits its turn.
             if poll is None:
+                if acks and getattr(subscription, "ordered", False):
+                    await asyncio.wait(acks)
+                acks.clear()
                 poll = asyncio.ensure_future(subscription.receive())
             if inbox is not None and handed is None:
                 handed = asyncio.ensure_future(inbox.get())
@@ -160,7 +165,7 @@ async def _pump(
                 _cut(request, progress, "stream_cut")
                 return
             while held:
-                if not await _deliver(request, resp, held[0], progress):
+                if not await _deliver(request, resp, held[0], progress, acks):
                     return
                 held.pop(0)
             if error is not None and is_missing_queue(error):
@@ -215,7 +220,11 @@ async def _hand_back(
 
 
 async def _deliver(
-    request: web.Request, resp: EventSourceResponse, batch: Batch, progress: StreamProgress
+    request: web.Request,
+    resp: EventSourceResponse,
+    batch: Batch,
+    progress: StreamProgress,
+    acks: list[asyncio.Task[None]],
 ) -> bool:
     """Write each notification of the batch, starting its acknowledgement once written; False
     when the stream must end. The batch's list shrinks as each is settled."""
@@ -227,7 +236,7 @@ async def _deliver(
             progress.reason = "write failed"
             return False
         unsettled.pop(0)
-        request.app[ORPHANS].acknowledge(subscription, delivery)
+        acks.append(request.app[ORPHANS].acknowledge(subscription, delivery))
         progress.delivered += 1
         log_event(
             request,

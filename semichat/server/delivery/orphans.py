@@ -55,14 +55,14 @@ class OrphanedPolls:
             leftovers.append(inbox.get_nowait())
         return leftovers
 
-    def acknowledge(self, subscription: Subscription, delivery: Delivery) -> None:
+    def acknowledge(self, subscription: Subscription, delivery: Delivery) -> asyncio.Task[None]:
         """Delete a written notification, or release it if the delete fails (the client may
         then see it twice, which it de-duplicates), from a task of its own: the stream writes
         its next notifications and polls again meanwhile. A delete that botocore retries waits
         out its back-off (up to seconds when throttled), and every later notification of the
         stream used to wait with it. The message stays invisible while its delete is under way,
-        so no other poll takes it."""
-        self._track(self._acknowledge(subscription, delivery))
+        so no other poll takes it. Returns the task, for a stream that must wait for it."""
+        return self._track(self._acknowledge(subscription, delivery))
 
     async def _acknowledge(self, subscription: Subscription, delivery: Delivery) -> None:
         try:

@@ -19,6 +19,10 @@ FIFO_SUFFIX = ".fifo"
 
 class FifoRouter(PerUserQueueRouter):
     name = "fifo"
+    # A poll sent while a group's message is still being deleted would not see the next one
+    # (moto's long poll never does; AWS's would once the delete lands), so a stream polls again
+    # only once its deletes are done.
+    ordered = True
 
     def queue_name(self, user_id: str) -> str:
         return user_queue_name(self._settings.queue_prefix, user_id, suffix=FIFO_SUFFIX)

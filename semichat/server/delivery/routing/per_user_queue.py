@@ -28,6 +28,8 @@ RETENTION_SECONDS = 24 * 3600
 class PerUserQueueRouter:
     name = "per_user_queue"
     stream_holds_poll = True
+    # Whether a stream must see its deletes done before it polls again (FIFO queues).
+    ordered = False
 
     def __init__(
         self,
@@ -137,6 +139,7 @@ class PerUserQueueRouter:
             recreate=self.recreate,
             recreated=self.watch_recreation(user_id),
             unwatch=lambda event: self.unwatch_recreation(user_id, event),
+            ordered=self.ordered,
         )
 
     async def provision_users(self, users: Sequence[str], concurrency: int) -> dict[str, str]:
@@ -162,7 +165,10 @@ class PerUserQueueSubscription:
         recreate: Callable[[str], Awaitable[str]],
         recreated: asyncio.Event | None = None,
         unwatch: Callable[[asyncio.Event], None] | None = None,
+        ordered: bool = False,
     ) -> None:
+        # A FIFO queue hands out a group's next message only once the one before is deleted.
+        self.ordered = ordered
         self._queues = queues
         self._user_id = user_id
         self._url = queue_url
