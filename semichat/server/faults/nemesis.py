@@ -105,8 +105,6 @@ PRESETS: dict[str, str] = {
 }
 # The errors AWS answers a failed call with: (code, HTTP status).
 FAILURES = (("ServiceUnavailable", 503), ("InternalError", 500), ("ThrottlingException", 400))
-THROTTLED = ("RequestThrottled", 403)
-OVER_LIMIT = ("OverLimit", 403)
 
 
 class FaultSpecError(ValueError):
@@ -284,12 +282,6 @@ class Nemesis:
         """One of the errors AWS fails a call with, (code, HTTP status), by the seeded RNG."""
         with self._lock:
             return self.rng.choice(FAILURES)
-
-    def failure(self, operation: str) -> ClientError:
-        """One of the errors AWS fails a call with, chosen by the seeded RNG."""
-        with self._lock:
-            code, status = self.rng.choice(FAILURES)
-        return aws_error(code, status, operation)
 
     def stream_cut_after(self) -> float | None:
         """Seconds until this stream is cut, or None when streams are not cut."""
