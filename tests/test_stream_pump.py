@@ -20,6 +20,8 @@ from semichat.settings import Settings
 
 
 class FakeSubscription:
+    ordered = False
+
     def __init__(self, batches: list[list[Delivery]], ack_gate: asyncio.Event | None = None):
         self.batches = batches
         self.acked: list[str] = []

@@ -138,7 +138,7 @@ async def _pump(
             # A poll or hand-off is replaced only once its result is taken (below, right
             # after the wait): one that completes while a batch is written waits its turn.
             if poll is None:
-                if acks and getattr(subscription, "ordered", False):
+                if acks and subscription.ordered:
                     await asyncio.wait(acks)
                 acks.clear()
                 poll = asyncio.ensure_future(subscription.receive())

@@ -76,6 +76,10 @@ class Delivery:
 class Subscription(Protocol):
     """One stream's view of its user's notifications."""
 
+    # Whether the stream must see its deletes done before it receives again (a FIFO queue
+    # hands out a group's next message only once the one before is deleted).
+    ordered: bool
+
     async def receive(self) -> list[Delivery]:
         """Wait (long poll) for notifications; an empty list when the wait ran out."""
         ...

@@ -20,6 +20,9 @@ MAX_PENDING = 1000
 
 
 class LocalSubscription:
+    # The dispatcher deleted each notification before handing it here.
+    ordered = False
+
     def __init__(self, hub: LocalStreams, user_id: str, wait_seconds: float) -> None:
         self.user_id = user_id
         self._hub = hub

@@ -167,7 +167,6 @@ class PerUserQueueSubscription:
         unwatch: Callable[[asyncio.Event], None] | None = None,
         ordered: bool = False,
     ) -> None:
-        # A FIFO queue hands out a group's next message only once the one before is deleted.
         self.ordered = ordered
         self._queues = queues
         self._user_id = user_id
