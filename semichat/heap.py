@@ -26,6 +26,13 @@ def freeze_startup_objects(gen0_threshold: int | None = None) -> int:
     collect the youngest generation less often. Returns the number of objects frozen."""
     gc.collect()
     gc.freeze()
+    # CPython starts a full collection only once the objects promoted to the oldest generation
+    # since the last one exceed a quarter of the objects that survived it (`long_lived_total`,
+    # which freezing does not reset): after the collection above, a quarter of every startup
+    # object, so cyclic garbage that reached the oldest generation was never collected, about
+    # 1 MB of the server's RSS per 10 minutes of the soak. A collection with nothing left
+    # unfrozen sets that baseline to the objects made since start.
+    gc.collect()
     if gen0_threshold is not None:
         _, gen1, gen2 = gc.get_threshold()
         gc.set_threshold(gen0_threshold, gen1, gen2)
