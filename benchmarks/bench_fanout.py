@@ -31,6 +31,7 @@ from semichat.aws.clients import open_clients
 from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.server_process import ServerProcess
 from semichat.harness.sse_parser import SseParser
+from semichat.processes import unwind_on_sigterm
 from semichat.settings import ROUTINGS, Settings
 
 CONVERSATION_MAX = 100
@@ -192,6 +193,7 @@ async def bench(args: argparse.Namespace, endpoint: str, sqs_endpoint: str) -> N
 
 
 def main() -> None:
+    unwind_on_sigterm()  # stop what it started when it is stopped
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", type=int, nargs="+", default=[1, 50, 100])
     parser.add_argument("--rounds", type=int, default=5)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from semichat.aws.latency import load_profile
+from semichat.processes import unwind_on_sigterm
 
 # The calls between a send's request and the recipient's notification on the wire (service.py:
 # participants are cached; the `notified` mark is written after the announcement), with the
@@ -86,6 +87,7 @@ def _spread(values: list[float]) -> str:
 
 
 def main() -> None:
+    unwind_on_sigterm()  # stop what it started when it is stopped
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--duration", type=float, default=60.0)

@@ -53,6 +53,7 @@ from semichat.aws.clients import open_clients
 from semichat.emulator.backend import start_backend_process, stop_backend_process
 from semichat.harness.server_metrics import get_json
 from semichat.harness.server_process import ServerProcess
+from semichat.processes import unwind_on_sigterm
 from semichat.settings import ROUTINGS, Settings
 
 HEARTBEAT_S = 10.0
@@ -287,6 +288,7 @@ def parse_args() -> argparse.Namespace:
 
 
 def main() -> None:
+    unwind_on_sigterm()  # stop what it started when it is stopped
     args = parse_args()
     # The clients raise their own limit; with --default-limits the server must raise its own.
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)

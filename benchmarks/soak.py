@@ -60,6 +60,7 @@ import numpy as np
 import pandas as pd
 import psutil
 
+from semichat import processes
 from semichat.harness.checker import LEVELS, per_message_table
 from semichat.harness.events import OK, SEND, UNKNOWN, read_events
 from semichat.harness.server_metrics import get_json
@@ -527,7 +528,9 @@ def report(
 
 
 def main() -> None:
-    sys.exit(run(parse_args()))
+    args = parse_args()
+    processes.unwind_on_sigterm()
+    sys.exit(run(args))
 
 
 if __name__ == "__main__":

@@ -23,6 +23,18 @@ STOP_TIMEOUT_S = 10.0
 REAP_TIMEOUT_S = 60.0
 
 
+def unwind_on_sigterm() -> None:
+    """In a command that starts processes (`semichat simulate`, the benchmarks): SIGTERM unwinds
+    as Ctrl-C does, so that its `finally` blocks stop the server, backends and Locust it started.
+    Python's default for SIGTERM ends the process at once, and they outlived it (a soak stopped
+    by `kill` left its server and Locust running)."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def semichat_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "semichat", *args]
 

@@ -85,6 +85,24 @@ def test_glibc_gives_back_free_memory_and_caps_its_arenas() -> None:
     assert heap.limit_malloc_arenas() is on_glibc
 
 
+def test_the_periodic_release_first_collects_the_oldest_generations_cyclic_garbage() -> None:
+    import gc
+    import weakref
+
+    class Node:
+        self: object
+
+    nodes = [Node() for _ in range(100)]
+    for node in nodes:
+        node.self = node
+    refs = [weakref.ref(node) for node in nodes]
+    gc.collect(1)  # survivors of the younger generations: now in the oldest
+    del nodes, node
+    assert all(ref() is not None for ref in refs)  # nothing collects them on its own yet
+    heap.collect_and_release()
+    assert all(ref() is None for ref in refs)
+
+
 async def test_the_server_releases_free_memory_on_its_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

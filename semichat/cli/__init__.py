@@ -8,7 +8,6 @@ What `--help` says is in `help.py`; the shared flags are in `flags.py`, the serv
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -17,6 +16,7 @@ from semichat.cli import calibrate, harness, model, server
 from semichat.cli.flags import UserError, settings_from_args
 from semichat.cli.help import EXAMPLES, SUMMARY, WIDTH
 from semichat.cli.server import check_demo_auth_address, dump_json, printable
+from semichat.processes import unwind_on_sigterm
 
 __all__ = [
     "UserError",
@@ -52,15 +52,9 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     return (UserError, ValueError, OSError, ApiError, LocalstackUnavailable)
 
 
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    # As Ctrl-C does: unwind, so that `finally` blocks stop the processes a command started
-    # (simulate's server, backend and Locust). `serve` and `backend` install their own handler.
-    raise SystemExit(128 + signum)
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    unwind_on_sigterm()  # `serve` and `backend` install their own handler
     try:
         code = args.func(args)
     except _user_errors() as exc:
