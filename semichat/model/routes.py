@@ -169,8 +169,8 @@ class Router:
             get.cancel()
             w.count("sqs:ReceiveMessage.empty", share)
             return []
-        yield w.env.timeout(w.backend_s(w.latency_s("sqs:ReceiveMessage.wake")))
-        yield w.cpu.handle()
+        # The wake-up: the emulator's poll answers (its turn, with --validate), then the loop.
+        yield from w.answer("sqs:ReceiveMessage.wake")
         got: list[Notice] = [get.value]  # type: ignore[list-item]
         while queue.items and len(got) < MAX_MESSAGES:
             got.append(queue.items.pop(0))

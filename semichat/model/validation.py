@@ -19,6 +19,7 @@ import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
+from semichat.model.emulators import service_ms
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import (
@@ -116,9 +117,11 @@ def validate(
     replications: int = 5,
     replay: bool = True,
     cpu_share: float | None = None,
+    emulators: bool = True,
 ) -> list[Row]:
     """`replay`: replay the run's slowness over time (`overheads.slowness_trace`).
-    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own."""
+    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own.
+    `emulators`: queue at the run's emulators (`model/emulators.py`) when it recorded them."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
     core = run_cpu_share(results) if cpu_share is None else cpu_share
@@ -126,6 +129,7 @@ def validate(
         setup,
         cpu_share=core,
         cpu_ms_per_request=run_cpu_ms(results),
+        emulator_ms=service_ms(results) if emulators else (),
     )
     setup.check()
     if profile is None:
@@ -158,6 +162,9 @@ def validate(
     backend = results["backend"]
     measured = backend["requests"]
     rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
+    rows += [
+        Row(f"{name} emulator (input, ms a request)", ms, None) for name, ms in setup.emulator_ms
+    ]
     rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))

@@ -18,6 +18,7 @@ from typing import Any
 import simpy
 
 from semichat.model.cpu import Cpu
+from semichat.model.emulators import emulators_by_service
 from semichat.model.inputs import Activity, Setup
 from semichat.model.profile import LatencyProfile
 
@@ -88,6 +89,8 @@ class World:
         self.profile = profile
         self.tally = Tally()
         self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
+        # With --validate only: the run's emulators, by service (`model/emulators.py`).
+        self.emulators = emulators_by_service(self.env, setup.emulator_ms)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -107,8 +110,23 @@ class World:
         """One backend request: counted, and its latency drawn from the profile (at quantile
         `u` when given: the calls of one client request share it, see `chat.py`)."""
         self.count(operation, share)
+        yield from self.answer(operation, u)
+
+    def answer(self, operation: str, u: float | None = None) -> Generator[Any, Any, None]:
+        """A request's time to its continuation: the backend's latency (drawn), its turn at
+        the service's emulator when one is modelled, and the server's loop."""
         u = self.quantile() if u is None else u
-        yield self.env.timeout(self.backend_s(self.profile.draw_s(operation, self.rng, u)))
+        measured_s = self.profile.draw_s(operation, self.rng, u)
+        emulator = self.emulators.get(operation.split(":")[0])
+        if emulator is None:
+            yield self.env.timeout(self.backend_s(measured_s))
+        else:
+            # The emulator's turn mid-way, its mean time so far taken off the measured latency
+            # (which holds it): the rest is the round trip, half each way.
+            transit_s = max(0.0, self.backend_s(measured_s) - emulator.recent_s)
+            yield self.env.timeout(transit_s / 2)
+            yield from emulator.serve()
+            yield self.env.timeout(transit_s / 2)
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
 
@@ -144,6 +162,3 @@ class World:
             self.tally.read_units_by_op[operation] += read  # type: ignore[assignment]
         if write:
             self.tally.write_units_by_op[operation] += write  # type: ignore[assignment]
-
-    def latency_s(self, operation: str) -> float:
-        return self.profile.draw_s(operation, self.rng, self.quantile())
