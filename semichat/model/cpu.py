@@ -46,6 +46,7 @@ class Cpu:
         self.iterations = 0
         self.handled = 0
         self.recent_wait_s = 0.0  # answers' time from arrival to their continuation's end
+        self._iteration_end: simpy.Event | None = None
         if cpu_s > 0:
             env.process(self._loop())
 
@@ -61,19 +62,28 @@ class Cpu:
         """The mean time the recent answers waited for (and ran on) the loop."""
         return self.recent_wait_s
 
+    def iteration_end(self) -> simpy.Event:
+        """The end of the loop's current iteration (now, when it is idle): where
+        `asyncio.sleep(0)` resumes, after every continuation of this iteration ran."""
+        return self._iteration_end if self._iteration_end is not None else self.env.timeout(0)
+
     def _loop(self) -> Generator[Any, Any, None]:
         while True:
             first = yield self.ready.get()
             # Everything ready when the iteration starts is its work; what arrives during it
-            # waits for the next one.
+            # waits for the next one. Each continuation runs in its turn within the iteration
+            # (asyncio runs the ready callbacks one after another).
             batch = [first, *self.ready.items]
             self.ready.items.clear()
-            yield self.env.timeout(len(batch) * self.cpu_s / self.share)
-            self.iterations += 1
-            self.handled += len(batch)
+            self._iteration_end = self.env.event()
             for done, arrived in batch:
+                yield self.env.timeout(self.cpu_s / self.share)
+                self.handled += 1
                 self.recent_wait_s += (self.env.now - arrived - self.recent_wait_s) / RECENT_ANSWERS
                 done.succeed()
+            self.iterations += 1
+            ended, self._iteration_end = self._iteration_end, None
+            ended.succeed()
 
 
 def measured_share(cpu_s: float | None, wait_s: float | None) -> float:

@@ -139,7 +139,13 @@ class Router:
         yield from self.queue_url(user)
         if user not in self.known:
             return  # not provisioned: skipped
-        yield from self.world.call("sqs:SendMessage", u=u)
+        yield from self.world.call(
+            "sqs:SendMessage", u=u, at_backend=lambda: self._put(user, notice)
+        )
+
+    def _put(self, user: int, notice: Notice) -> None:
+        # Stored (and visible to the user's long poll) when SQS does the send, before its
+        # answer travels back: the wake-up is measured from the message's SentTimestamp.
         self.queues[user].put(notice)
         self._note_depth(self.queues[user])
 
@@ -150,9 +156,13 @@ class Router:
         recipients: tuple[int, ...],
         u: float | None = None,
     ) -> Generator[Any, Any, None]:
-        yield from self.world.call("sqs:SendMessage", u=u)
-        queue.put(Notice(notice.message, notice.conversation, notice.sent_at, recipients))
-        self._note_depth(queue)
+        copy = Notice(notice.message, notice.conversation, notice.sent_at, recipients)
+
+        def stored() -> None:
+            queue.put(copy)
+            self._note_depth(queue)
+
+        yield from self.world.call("sqs:SendMessage", u=u, at_backend=stored)
 
     def _note_depth(self, queue: simpy.Store) -> None:
         t = self.world.tally
@@ -169,11 +179,14 @@ class Router:
             get.cancel()
             w.count("sqs:ReceiveMessage.empty", share)
             return []
-        # The wake-up: the emulator's poll answers (its turn, with --validate), then the loop.
-        yield from w.answer("sqs:ReceiveMessage.wake")
         got: list[Notice] = [get.value]  # type: ignore[list-item]
-        while queue.items and len(got) < MAX_MESSAGES:
-            got.append(queue.items.pop(0))
+
+        def take() -> None:
+            while queue.items and len(got) < MAX_MESSAGES:
+                got.append(queue.items.pop(0))
+
+        # The wake-up: what waits is taken at the backend's turn, then the answer comes back.
+        yield from w.answer("sqs:ReceiveMessage.wake", at_backend=take, woken=True)
         # A dispatcher's receive that brings messages is the users' traffic (it grows with
         # them, batched up to 10: linear is an upper bound); only its empty ones are the
         # process's own.

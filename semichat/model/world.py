@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,6 +91,7 @@ class World:
         self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
         # With --validate only: the run's emulators, by service (`model/emulators.py`).
         self.emulators = emulators_by_service(self.env, setup.emulator_ms)
+        self._means: dict[str, float] = {}  # each operation's mean latency in the profile, s
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -105,36 +106,60 @@ class World:
         self.tally.requests[share][operation] += n
 
     def call(
-        self, operation: str, share: str = USER, u: float | None = None
+        self,
+        operation: str,
+        share: str = USER,
+        u: float | None = None,
+        at_backend: Callable[[], None] | None = None,
     ) -> Generator[Any, Any, None]:
         """One backend request: counted, and its latency drawn from the profile (at quantile
-        `u` when given: the calls of one client request share it, see `chat.py`)."""
+        `u` when given: the calls of one client request share it, see `chat.py`).
+        `at_backend()` runs when the backend does the request (a message stored, visible to
+        receives from then on), half-way through its round trip."""
         self.count(operation, share)
-        yield from self.answer(operation, u)
+        yield from self.answer(operation, u, at_backend)
 
-    def answer(self, operation: str, u: float | None = None) -> Generator[Any, Any, None]:
+    def answer(
+        self,
+        operation: str,
+        u: float | None = None,
+        at_backend: Callable[[], None] | None = None,
+        woken: bool = False,
+    ) -> Generator[Any, Any, None]:
         """A request's time to its continuation: the backend's latency (drawn), its turn at
-        the service's emulator when one is modelled, and the server's loop."""
+        the service's emulator when one is modelled (half-way), and the server's loop.
+
+        `woken`: a long poll's wake-up, whose request already waits at the backend: the
+        backend's turn comes first (`at_backend()` then takes what waits, as moto's receive
+        scans its queue once woken and SQS answers with what is available), and the whole
+        transit is the way back."""
         u = self.quantile() if u is None else u
-        measured_s = self.profile.draw_s(operation, self.rng, u)
         emulator = self.emulators.get(operation.split(":")[0])
-        if emulator is None:
-            yield self.env.timeout(self.backend_s(measured_s))
-        else:
-            # The emulator's turn mid-way, its mean time so far taken off the measured latency
-            # (which holds it): the rest is the round trip, half each way.
-            transit_s = max(0.0, self.backend_s(measured_s) - emulator.recent_s)
-            yield self.env.timeout(transit_s / 2)
+        held_s = self.cpu.mean_wait_s + (emulator.recent_s if emulator is not None else 0.0)
+        transit_s = self.backend_s(operation, self.profile.draw_s(operation, self.rng, u), held_s)
+        there_s = 0.0 if woken else transit_s / 2
+        if at_backend is None and emulator is None:
+            there_s = transit_s  # nothing happens half-way: one timeout
+        yield self.env.timeout(there_s)
+        if emulator is not None:
             yield from emulator.serve()
-            yield self.env.timeout(transit_s / 2)
+        if at_backend is not None:
+            at_backend()
+        yield self.env.timeout(transit_s - there_s)
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
 
-    def backend_s(self, measured_s: float) -> float:
-        """The backend's part of a latency the server measured: the server timed each call
-        up to its continuation running, so the wait for its loop is in the profile already;
-        the loop's mean wait so far is taken off, and the loop (`cpu`) adds its own."""
-        return max(0.0, measured_s - self.cpu.mean_wait_s)
+    def backend_s(self, operation: str, measured_s: float, held_s: float) -> float:
+        """The backend's part of a latency the server measured: the server timed each call up
+        to its continuation running, so the wait for its loop (and, with --validate, the time
+        at the emulator) is in the profile already, and the model adds its own. Their recent
+        mean (`held_s`) is taken off each draw in proportion to it, so that the mean is kept
+        and no fast draw is cut to nothing (taken off whole, a mean wait as long as the median
+        latency would clip half the draws at zero and lengthen every call)."""
+        mean_s = self._means.get(operation)
+        if mean_s is None:
+            mean_s = self._means[operation] = self.profile.operations[operation].mean() / 1000
+        return measured_s * max(0.0, 1.0 - held_s / mean_s) if mean_s > 0 else 0.0
 
     def quantile(self) -> float:
         """A latency quantile for a request starting now: from the run's trace near this
