@@ -3,17 +3,17 @@
 Every backend answer the server handles costs it `cpu_s` of CPU (measured: the server's CPU
 seconds over its backend requests, HTTP handling included). The loop handles what is ready in
 one iteration: answers that arrive while it is busy, or while it waits for a core, are handled
-together in the next one, at the same instant, as asyncio runs every ready callback of an
-iteration before polling again. So marks whose sends finished meanwhile are submitted together
-(and share a `BatchWriteItem`), notifications leave together (and share a client's history
-read), and a stream's messages wait together (and share a receive).
+in the next one, each continuation in its turn, as asyncio runs every ready callback of an
+iteration before polling again. What a continuation starts with `asyncio.sleep(0)` (the
+group commit's flush) runs once the iteration is over (`iteration_end`): marks whose sends
+finished meanwhile share a `BatchWriteItem`.
 
 `share` is the part of a core the process got while it had work: CPU / (CPU + time waiting in
 the run queue), measured by the run (Linux schedstat, `measured_share`). On AWS or a quiet
 machine a whole core (1.0, the default). On a loaded machine less: the process runs in turns
 of about a millisecond (the loaded runs' server: 1.0 ms of CPU a turn, 1.25 ms waiting between
-turns), about one iteration each, so an iteration of n answers takes n * cpu_s / share, the
-fluid (processor-sharing) form of those turns. An input measured from the run, never fitted.
+turns), about one iteration each, so each answer takes cpu_s / share of the loop, the fluid
+(processor-sharing) form of those turns. An input measured from the run, never fitted.
 """
 
 from __future__ import annotations

@@ -1,16 +1,20 @@
 """The embedded backend's emulators, as SimPy resources: one moto process per service (DynamoDB,
 SQS), each serving every request of its service under one GIL.
 
-An emulator that queues requests answers them back to back when it runs, so the server's
-continuations bunch (and marks share a `BatchWriteItem`, notifications a history read); the
-profile's latencies, drawn one by one, would spread them out. So with `--validate`, a backend
-call holds its service's emulator (capacity 1, FIFO: a request needs about 1 ms of CPU, under
-the interpreter's 5 ms switch interval, so one runs to its end before the next) for the run's
-service time: the emulator's CPU per request of its service, over the share of a core it got
-while runnable (`cpu.measured_share` of its schedstat, `results.json` `backend.emulators`).
-The rest of the call's measured latency is transit (the HTTP round trip, the server's client
+With `--validate`, a backend call holds its service's emulator (capacity 1, FIFO: a request
+needs about 1 ms of CPU, under the interpreter's 5 ms switch interval, so one runs to its end
+before the next) for the emulator's CPU per request of its service, measured by the run
+(its schedstat, `results.json` `backend.emulators`, over the requests the server counted). The
+rest of the call's measured latency is transit (the HTTP round trip, the server's client
 code), less the emulator's recent mean time in the model (queue and service), which the
 profile holds already. AWS has no such emulator: `semichat model` without `--validate` has none.
+
+Not divided by the emulator's share of a core: CPU / (CPU + run-queue wait) summed over its
+threads does not measure it. moto serves each connection in a thread of its own, and threads
+woken at once (a socket ready, the GIL handed over) each count their wait for a core, so the
+waits overlap: the 100-user runs' SQS emulators were runnable 46 to 61 s in a 40 s run, more
+than the wall clock, a FIFO server at over 100 % (docs/capacity.md). Taken as the share, that
+service time saturates the modelled emulator. The CPU alone is the least its queue can be.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any
 
 import simpy
 
-from semichat.model.cpu import RECENT_ANSWERS, measured_share
+from semichat.model.cpu import RECENT_ANSWERS
 
 SERVICES = ("dynamodb", "sqs")
 
@@ -33,7 +37,6 @@ class Emulator:
         self.service_s = service_s
         self.resource = simpy.Resource(env, capacity=1)
         self.served = 0
-        self.busy_s = 0.0
         self.recent_s = 0.0  # the recent requests' mean time here, queue and service
 
     def serve(self) -> Generator[Any, Any, None]:
@@ -42,34 +45,41 @@ class Emulator:
             yield turn
             yield self.env.timeout(self.service_s)
         self.served += 1
-        self.busy_s += self.service_s
         self.recent_s += (self.env.now - arrived - self.recent_s) / RECENT_ANSWERS
 
 
-def service_ms(results: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
-    """Each emulator's time per request in a run, in ms, by the services it serves ("dynamodb",
-    "sqs", or "dynamodb+sqs" for one serving both): its CPU over the requests of its services,
-    over its share of a core (CPU / (CPU + run-queue wait)). Split backends (the default) run
-    DynamoDB in the first emulator and SQS in the second (`backend.json`'s order). Empty when
-    the run recorded no emulator."""
+def _recorded(results: Mapping[str, Any]) -> list[tuple[tuple[str, ...], Mapping[str, float]]]:
+    """The run's emulators with the services each served: split backends (the default) run
+    DynamoDB in the first and SQS in the second (`backend.json`'s order); one serves both."""
     backend = results.get("backend") or {}
     emulators = [e for e in backend.get("emulators") or [] if e and e.get("cpu_s")]
-    requests = backend.get("requests") or {}
-
-    def per_request(emulator: Mapping[str, float], services: tuple[str, ...]) -> float | None:
-        n = sum(v for k, v in requests.items() if k.split(":")[0] in services)
-        if not n:
-            return None
-        share = measured_share(emulator["cpu_s"], emulator.get("cpu_wait_s"))
-        return 1000 * emulator["cpu_s"] / n / share
-
     groups = [(s,) for s in SERVICES] if len(emulators) == len(SERVICES) else [SERVICES]
+    return list(zip(groups, emulators, strict=False))
+
+
+def _requests(results: Mapping[str, Any], services: tuple[str, ...]) -> int:
+    requests = (results.get("backend") or {}).get("requests") or {}
+    return sum(int(v) for k, v in requests.items() if k.split(":")[0] in services)
+
+
+def service_ms(results: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """Each emulator's CPU per request in a run, in ms, by the services it serves ("dynamodb",
+    "sqs", or "dynamodb+sqs" for one serving both). Empty when the run recorded none."""
     out = []
-    for services, emulator in zip(groups, emulators, strict=False):
-        ms = per_request(emulator, services)
-        if ms is not None:
-            out.append(("+".join(services), ms))
+    for services, emulator in _recorded(results):
+        n = _requests(results, services)
+        if n:
+            out.append(("+".join(services), 1000 * emulator["cpu_s"] / n))
     return tuple(out)
+
+
+def runnable_fraction(results: Mapping[str, Any], window_s: float) -> dict[str, float]:
+    """Each emulator's CPU plus run-queue wait over the run's window: above 1 when its
+    threads' waits overlap, which is why it is not taken as a share of a core (above)."""
+    return {
+        "+".join(services): (e["cpu_s"] + e.get("cpu_wait_s", 0.0)) / window_s
+        for services, e in _recorded(results)
+    }
 
 
 def emulators_by_service(

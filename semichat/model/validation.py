@@ -19,7 +19,7 @@ import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
-from semichat.model.emulators import service_ms
+from semichat.model.emulators import runnable_fraction, service_ms
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import (
@@ -163,7 +163,12 @@ def validate(
     measured = backend["requests"]
     rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
     rows += [
-        Row(f"{name} emulator (input, ms a request)", ms, None) for name, ms in setup.emulator_ms
+        Row(f"{n} emulator CPU (input, ms a request)", ms, None) for n, ms in setup.emulator_ms
+    ]
+    # Recorded, not an input: above 100 % when its threads' waits overlap (`emulators.py`).
+    rows += [
+        Row(f"{n} emulator runnable (% of the run)", 100 * f, None)
+        for n, f in runnable_fraction(results, window.duration_s + window.drain_s).items()
     ]
     rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
