@@ -171,6 +171,11 @@ class Router:
     def _long_poll(self, queue: simpy.Store, share: str) -> Generator[Any, Any, list[Notice]]:
         """One ReceiveMessage: what waits (up to 10), or the first arrival, or nothing."""
         w = self.world
+        # The request's way to SQS first: what arrives meanwhile waits for it (and is taken
+        # together). Half the round trip of the strategy's delete, a small SQS request whose
+        # latency the profile holds.
+        delete = "sqs:DeleteMessage" if self.routing in PER_USER else "sqs:DeleteMessageBatch"
+        yield w.env.timeout(w.profile.draw_s(delete, w.rng, w.quantile()) / 2)
         get = queue.get()
         yield get | w.env.timeout(w.setup.wait_seconds)
         # `triggered`, not "in the outcome": a message taken at the very instant the wait ran
