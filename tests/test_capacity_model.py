@@ -231,22 +231,6 @@ def test_an_emulator_answers_requests_back_to_back_one_at_a_time() -> None:
     assert answered == pytest.approx([0.002, 0.004, 0.006, 0.008])
 
 
-def test_a_busier_emulator_does_not_write_fewer_marks_per_send(profile: LatencyProfile) -> None:
-    """The hypothesis that the emulators' queues bunch answers (and so marks) does not hold in
-    the model: a FIFO emulator answers back to back, at least a service time apart, so the
-    answers it queued reach the server spread, not together; marks per send do not fall as
-    its service time grows at the same measured latency (docs/capacity.md)."""
-    from semichat.model.simulation import Window, simulate
-
-    def marks_per_send(ms: float) -> float:
-        setup = Setup(emulator_ms=(("dynamodb", ms),) if ms else ())
-        counts = simulate(Activity(users=45, send_interval_s=1.0), setup, profile, Window(15))
-        user = counts.tally.requests[USER]
-        return user["dynamodb:BatchWriteItem"] / user["dynamodb:TransactWriteItems"]
-
-    assert marks_per_send(4.0) >= marks_per_send(0.0)
-
-
 def test_marks_of_one_loop_iteration_share_one_write(profile: LatencyProfile) -> None:
     """`GroupCommit._flush` yields once (`asyncio.sleep(0)`) before writing: marks submitted
     by the continuations of one iteration of the server's loop (answers that arrived

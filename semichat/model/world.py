@@ -50,6 +50,9 @@ class Tally:
     wire_s: list[float] = field(default_factory=list)
     view_s: list[float] = field(default_factory=list)
     send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
+    # Per operation, each call's time held beyond its transit (the emulator's turn and the
+    # loop's wait): what a second pass takes off the profile's draws (`World.held`).
+    held_s: dict[str, list[float]] = field(default_factory=dict)
     # The most notifications one queue held waiting at once (visible, not yet received).
     depth_max: int = 0
     read_units: float = 0.0
@@ -92,6 +95,9 @@ class World:
         # With --validate only: the run's emulators, by service (`model/emulators.py`).
         self.emulators = emulators_by_service(self.env, setup.emulator_ms)
         self._means: dict[str, float] = {}  # each operation's mean latency in the profile, s
+        # Per operation, sorted: the time a first pass held its calls beyond their transit
+        # (`Tally.held_s`); when given, taken off each draw at the draw's own quantile.
+        self.held: dict[str, list[float]] = {}
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -136,7 +142,10 @@ class World:
         u = self.quantile() if u is None else u
         emulator = self.emulators.get(operation.split(":")[0])
         held_s = self.cpu.mean_wait_s + (emulator.recent_s if emulator is not None else 0.0)
-        transit_s = self.backend_s(operation, self.profile.draw_s(operation, self.rng, u), held_s)
+        transit_s = self.backend_s(
+            operation, self.profile.draw_s(operation, self.rng, u), held_s, u
+        )
+        started = self.env.now
         there_s = 0.0 if woken else transit_s / 2
         if at_backend is None and emulator is None:
             there_s = transit_s  # nothing happens half-way: one timeout
@@ -148,14 +157,21 @@ class World:
         yield self.env.timeout(transit_s - there_s)
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
+        self.tally.held_s.setdefault(operation, []).append(self.env.now - started - transit_s)
 
-    def backend_s(self, operation: str, measured_s: float, held_s: float) -> float:
+    def backend_s(self, operation: str, measured_s: float, held_s: float, u: float) -> float:
         """The backend's part of a latency the server measured: the server timed each call up
         to its continuation running, so the wait for its loop (and, with --validate, the time
-        at the emulator) is in the profile already, and the model adds its own. Their recent
-        mean (`held_s`) is taken off each draw in proportion to it, so that the mean is kept
-        and no fast draw is cut to nothing (taken off whole, a mean wait as long as the median
-        latency would clip half the draws at zero and lengthen every call)."""
+        at the emulator) is in the profile already, and the model adds its own.
+
+        With a first pass's held times (`held`), the one at the draw's quantile `u` is taken
+        off (a slow call was held long): the model's calls then keep the profile's quantiles.
+        Else their recent mean (`held_s`) is taken off in proportion to the draw, so that the
+        mean is kept and no fast draw is cut to nothing (taken off whole, a mean wait as long
+        as the median latency would clip half the draws at zero and lengthen every call)."""
+        held = self.held.get(operation)
+        if held:
+            return max(0.0, measured_s - held[min(len(held) - 1, int(u * len(held)))])
         mean_s = self._means.get(operation)
         if mean_s is None:
             mean_s = self._means[operation] = self.profile.operations[operation].mean() / 1000
