@@ -249,3 +249,20 @@ def test_marks_of_one_loop_iteration_share_one_write(profile: LatencyProfile) ->
         world.env.process(send())
     world.env.run(until=5)
     assert world.tally.requests[USER]["dynamodb:BatchWriteItem"] == 1
+
+
+def test_what_the_profile_holds_already_is_taken_off_each_draw_without_clipping(
+    profile: LatencyProfile,
+) -> None:
+    """The server timed each call up to its continuation, so the profile holds the loop's
+    wait: taken off in proportion to the draw (the mean kept, no fast draw cut to nothing),
+    or, with a first pass's held times, the one at the draw's own quantile."""
+    from semichat.model.world import World
+
+    world = World(Activity(users=3), Setup(), profile)
+    mean_s = profile.operations["dynamodb:Query"].mean() / 1000
+    half = world.backend_s("dynamodb:Query", 0.002, held_s=mean_s / 2, u=0.1)
+    assert half == pytest.approx(0.001)  # not max(0, 2 ms - the mean wait)
+    world.held = {"dynamodb:Query": [0.001, 0.002, 0.004, 0.008]}
+    assert world.backend_s("dynamodb:Query", 0.010, held_s=0.0, u=0.6) == pytest.approx(0.006)
+    assert world.backend_s("dynamodb:Query", 0.001, held_s=0.0, u=0.9) == 0.0

@@ -52,9 +52,11 @@ def simulate(
     seed: int = 1,
     trace: tuple[list[float], list[float]] | None = None,
     held: dict[str, list[float]] | None = None,
+    record_held: bool = False,
 ) -> SimulationResult:
     """`trace`: a run's slowness over time (`overheads.slowness_trace`), replayed. `held`: a
-    first pass's `Tally.held_s`, taken off the profile's draws (`World.backend_s`)."""
+    first pass's `Tally.held_s` (kept with `record_held`), taken off the profile's draws
+    (`World.backend_s`)."""
     activity.check()
     setup.check()
     profile.require(OPERATIONS[setup.routing])
@@ -63,6 +65,7 @@ def simulate(
         world.trace = trace
     if held is not None:
         world.held = {op: sorted(times) for op, times in held.items()}
+    world.record_held = record_held
     world.message_bytes = message_item_bytes()
     world.record_bytes = RECORD_BYTES
     router = Router(world)

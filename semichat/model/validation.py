@@ -143,7 +143,7 @@ def validate(
     # operation's calls beyond their transit (its loop, its emulators), which the profile's
     # latencies hold already; the second, with that taken off, times the sends whose client
     # overheads the replications add.
-    held = simulate(activity, setup, profile, window, seed=0, trace=trace).tally.held_s
+    held = simulate(activity, setup, profile, window, 0, trace, record_held=True).tally.held_s
     first = simulate(activity, setup, profile, window, seed=0, trace=trace, held=held)
     profile = with_overheads(profile, path, first.tally.send_s)
     counts: Counter[str] = Counter()

@@ -98,6 +98,7 @@ class World:
         # Per operation, sorted: the time a first pass held its calls beyond their transit
         # (`Tally.held_s`); when given, taken off each draw at the draw's own quantile.
         self.held: dict[str, list[float]] = {}
+        self.record_held = False  # whether to keep `Tally.held_s` (a first pass does)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -157,7 +158,8 @@ class World:
         yield self.env.timeout(transit_s - there_s)
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
-        self.tally.held_s.setdefault(operation, []).append(self.env.now - started - transit_s)
+        if self.record_held:
+            self.tally.held_s.setdefault(operation, []).append(self.env.now - started - transit_s)
 
     def backend_s(self, operation: str, measured_s: float, held_s: float, u: float) -> float:
         """The backend's part of a latency the server measured: the server timed each call up
