@@ -56,20 +56,28 @@ def test_a_share_out_of_range_is_refused(share: float) -> None:
 
 
 def test_answers_arriving_while_the_loop_works_are_handled_in_one_iteration() -> None:
+    """The next iteration takes the three that arrived during the first; asyncio runs their
+    continuations one after another, each in its turn, and `iteration_end` (where
+    `asyncio.sleep(0)` resumes) comes after the last."""
     env = simpy.Environment()
     cpu = Cpu(env, cpu_s=0.010)
     handled_at: list[float] = []
+    iteration_ended: list[float] = []
 
     def answer(at: float) -> simpy.events.ProcessGenerator:
         yield env.timeout(at)
         yield cpu.handle()
         handled_at.append(env.now)
+        if len(handled_at) == 2:  # the second iteration's first continuation
+            yield cpu.iteration_end()
+            iteration_ended.append(env.now)
 
     for at in (0.0, 0.002, 0.004, 0.006):  # three arrive during the first one's 10 ms
         env.process(answer(at))
     env.run()
     assert cpu.iterations == 2
-    assert handled_at == pytest.approx([0.010, 0.040, 0.040, 0.040])
+    assert handled_at == pytest.approx([0.010, 0.020, 0.030, 0.040])
+    assert iteration_ended == pytest.approx([0.040])
 
 
 def test_the_server_reads_its_own_run_queue_wait() -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Generator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -182,3 +184,85 @@ def test_a_shard_message_is_forwarded_until_every_process_has_seen_it() -> None:
     assert forwards(2) == pytest.approx(2.0)
     assert forwards(3) == pytest.approx(3 * (1 + 1 / 2 + 1 / 3) - 1)
     assert forwards(20_000) == pytest.approx(20_000 * (math.log(20_000) + 0.5772), rel=1e-3)
+
+
+EMULATED_RUN = DATA / "per_user_queue-100-emulators"  # a run that recorded its emulators
+
+
+def test_the_model_without_validate_has_no_emulator(profile: LatencyProfile) -> None:
+    """AWS has no emulator queue: the model of one configuration carries none."""
+    from semichat.model.world import World
+
+    assert World(Activity(users=30), Setup(), profile).emulators == {}
+
+
+def test_validate_queues_at_each_emulator_for_its_measured_cpu_per_request() -> None:
+    """The run's DynamoDB emulator spent 7.004 s of CPU on the 6,763 DynamoDB requests the
+    server counted; its SQS emulator 9.134 s on 12,705 SQS requests."""
+    rows = {r.figure: r for r in validate(EMULATED_RUN, replications=1)}
+    assert rows["dynamodb emulator CPU (input, ms a request)"].model == pytest.approx(
+        1000 * 7.004 / 6763, rel=1e-3
+    )
+    assert rows["sqs emulator CPU (input, ms a request)"].model == pytest.approx(
+        1000 * 9.134 / 12705, rel=1e-3
+    )
+    # Its threads' run-queue waits overlap: runnable longer than the run, so not a share.
+    assert rows["sqs emulator runnable (% of the run)"].model > 100
+    without = {r.figure for r in validate(EMULATED_RUN, replications=1, emulators=False)}
+    assert not any("emulator CPU" in f for f in without)
+
+
+def test_an_emulator_answers_requests_back_to_back_one_at_a_time() -> None:
+    import simpy
+
+    from semichat.model.emulators import Emulator
+
+    env = simpy.Environment()
+    emulator = Emulator(env, service_s=0.002)
+    answered: list[float] = []
+
+    def request() -> Generator[Any, Any, None]:
+        yield from emulator.serve()
+        answered.append(env.now)
+
+    for _ in range(4):
+        env.process(request())
+    env.run()
+    assert answered == pytest.approx([0.002, 0.004, 0.006, 0.008])
+
+
+def test_marks_of_one_loop_iteration_share_one_write(profile: LatencyProfile) -> None:
+    """`GroupCommit._flush` yields once (`asyncio.sleep(0)`) before writing: marks submitted
+    by the continuations of one iteration of the server's loop (answers that arrived
+    together, each run in its turn) go out in one BatchWriteItem."""
+    from semichat.model.chat import GroupCommit
+    from semichat.model.world import World
+
+    world = World(Activity(users=3), Setup(), profile)
+    marks = GroupCommit(world)
+
+    def send() -> Generator[Any, Any, None]:
+        yield world.cpu.handle()  # its transaction's answer, handled by the loop
+        yield marks.submit()
+
+    for _ in range(3):
+        world.env.process(send())
+    world.env.run(until=5)
+    assert world.tally.requests[USER]["dynamodb:BatchWriteItem"] == 1
+
+
+def test_what_the_profile_holds_already_is_taken_off_each_draw_without_clipping(
+    profile: LatencyProfile,
+) -> None:
+    """The server timed each call up to its continuation, so the profile holds the loop's
+    wait: taken off in proportion to the draw (the mean kept, no fast draw cut to nothing),
+    or, with a first pass's held times, the one at the draw's own quantile."""
+    from semichat.model.world import World
+
+    world = World(Activity(users=3), Setup(), profile)
+    mean_s = profile.operations["dynamodb:Query"].mean() / 1000
+    half = world.backend_s("dynamodb:Query", 0.002, held_s=mean_s / 2, u=0.1)
+    assert half == pytest.approx(0.001)  # not max(0, 2 ms - the mean wait)
+    world.held = {"dynamodb:Query": [0.001, 0.002, 0.004, 0.008]}
+    assert world.backend_s("dynamodb:Query", 0.010, held_s=0.0, u=0.6) == pytest.approx(0.006)
+    assert world.backend_s("dynamodb:Query", 0.001, held_s=0.0, u=0.9) == 0.0

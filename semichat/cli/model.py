@@ -45,6 +45,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         help="with --validate: the share of a core the server got while it had work (default: "
         "measured by the run, else a whole core)",
     )
+    p.add_argument(
+        "--no-emulators",
+        action="store_true",
+        help="with --validate: no queue at the run's emulators (as without --validate)",
+    )
     p.set_defaults(func=model_command)
 
 
@@ -70,7 +75,13 @@ def model_command(args: argparse.Namespace) -> int:
     if args.validate:
         if args.replications < 1:
             raise ModelInputError(f"replications must be at least 1, not {args.replications}")
-        rows = validate(args.validate, profile, args.replications, cpu_share=args.cpu_share)
+        rows = validate(
+            args.validate,
+            profile,
+            args.replications,
+            cpu_share=args.cpu_share,
+            emulators=not args.no_emulators,
+        )
         print(format_rows(rows))
         return 0
     activity = Activity(

@@ -110,8 +110,9 @@ def participants(
 
 
 class GroupCommit:
-    """`batches.GroupCommit`: the first mark is written at once; marks that arrive meanwhile
-    go out together in the next BatchWriteItem (up to 25 a request)."""
+    """`batches.GroupCommit`: the first mark is written at once, with those submitted in the
+    same loop iteration; marks that arrive meanwhile go out together in the next
+    BatchWriteItem (up to 25 a request)."""
 
     def __init__(self, world: World, registry: bool = False) -> None:
         self.world = world
@@ -128,6 +129,9 @@ class GroupCommit:
 
     def _write(self) -> Generator[Any, Any, None]:
         self.busy = True
+        # `asyncio.sleep(0)` in `_flush`: the submissions of the same loop iteration (the
+        # answers the loop handled together, `cpu.py`) join the first write.
+        yield self.world.cpu.iteration_end()
         while self.pending:
             batch, self.pending = self.pending[:MARKS_PER_BATCH], self.pending[MARKS_PER_BATCH:]
             units = len(batch) * write_units(self.world.record_bytes)

@@ -3,17 +3,17 @@
 Every backend answer the server handles costs it `cpu_s` of CPU (measured: the server's CPU
 seconds over its backend requests, HTTP handling included). The loop handles what is ready in
 one iteration: answers that arrive while it is busy, or while it waits for a core, are handled
-together in the next one, at the same instant, as asyncio runs every ready callback of an
-iteration before polling again. So marks whose sends finished meanwhile are submitted together
-(and share a `BatchWriteItem`), notifications leave together (and share a client's history
-read), and a stream's messages wait together (and share a receive).
+in the next one, each continuation in its turn, as asyncio runs every ready callback of an
+iteration before polling again. What a continuation starts with `asyncio.sleep(0)` (the
+group commit's flush) runs once the iteration is over (`iteration_end`): marks whose sends
+finished meanwhile share a `BatchWriteItem`.
 
 `share` is the part of a core the process got while it had work: CPU / (CPU + time waiting in
 the run queue), measured by the run (Linux schedstat, `measured_share`). On AWS or a quiet
 machine a whole core (1.0, the default). On a loaded machine less: the process runs in turns
 of about a millisecond (the loaded runs' server: 1.0 ms of CPU a turn, 1.25 ms waiting between
-turns), about one iteration each, so an iteration of n answers takes n * cpu_s / share, the
-fluid (processor-sharing) form of those turns. An input measured from the run, never fitted.
+turns), about one iteration each, so each answer takes cpu_s / share of the loop, the fluid
+(processor-sharing) form of those turns. An input measured from the run, never fitted.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ class Cpu:
         self.iterations = 0
         self.handled = 0
         self.recent_wait_s = 0.0  # answers' time from arrival to their continuation's end
+        self._iteration_end: simpy.Event | None = None
         if cpu_s > 0:
             env.process(self._loop())
 
@@ -61,19 +62,28 @@ class Cpu:
         """The mean time the recent answers waited for (and ran on) the loop."""
         return self.recent_wait_s
 
+    def iteration_end(self) -> simpy.Event:
+        """The end of the loop's current iteration (now, when it is idle): where
+        `asyncio.sleep(0)` resumes, after every continuation of this iteration ran."""
+        return self._iteration_end if self._iteration_end is not None else self.env.timeout(0)
+
     def _loop(self) -> Generator[Any, Any, None]:
         while True:
             first = yield self.ready.get()
             # Everything ready when the iteration starts is its work; what arrives during it
-            # waits for the next one.
+            # waits for the next one. Each continuation runs in its turn within the iteration
+            # (asyncio runs the ready callbacks one after another).
             batch = [first, *self.ready.items]
             self.ready.items.clear()
-            yield self.env.timeout(len(batch) * self.cpu_s / self.share)
-            self.iterations += 1
-            self.handled += len(batch)
+            self._iteration_end = self.env.event()
             for done, arrived in batch:
+                yield self.env.timeout(self.cpu_s / self.share)
+                self.handled += 1
                 self.recent_wait_s += (self.env.now - arrived - self.recent_wait_s) / RECENT_ANSWERS
                 done.succeed()
+            self.iterations += 1
+            ended, self._iteration_end = self._iteration_end, None
+            ended.succeed()
 
 
 def measured_share(cpu_s: float | None, wait_s: float | None) -> float:

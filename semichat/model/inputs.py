@@ -92,6 +92,10 @@ class Setup:
     # loaded one, measured from the run (`cpu.measured_share`), never fitted.
     cpu_ms_per_request: float = ProcessLimits.cpu_ms_per_request
     cpu_share: float = 1.0
+    # The embedded backend's emulators (`model/emulators.py`), with --validate only: per
+    # emulator, the services it serves ("dynamodb", "sqs", "dynamodb+sqs") and its time per
+    # request in ms, measured from the run. None by default: AWS has no such queue.
+    emulator_ms: tuple[tuple[str, float], ...] = ()
 
     def check(self) -> None:
         if self.routing not in STRATEGIES:
@@ -103,6 +107,9 @@ class Setup:
             raise ModelInputError(f"CPU share must be in (0, 1], not {self.cpu_share}")
         if self.cpu_ms_per_request < 0:
             raise ModelInputError(f"CPU per request must be >= 0 ms, not {self.cpu_ms_per_request}")
+        for services, ms in self.emulator_ms:
+            if not ms > 0:
+                raise ModelInputError(f"{services} emulator time must be > 0 ms, not {ms}")
 
 
 def _at_least(name: str, value: int, low: int) -> None:

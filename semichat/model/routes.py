@@ -139,7 +139,13 @@ class Router:
         yield from self.queue_url(user)
         if user not in self.known:
             return  # not provisioned: skipped
-        yield from self.world.call("sqs:SendMessage", u=u)
+        yield from self.world.call(
+            "sqs:SendMessage", u=u, at_backend=lambda: self._put(user, notice)
+        )
+
+    def _put(self, user: int, notice: Notice) -> None:
+        # Stored (and visible to the user's long poll) when SQS does the send, before its
+        # answer travels back: the wake-up is measured from the message's SentTimestamp.
         self.queues[user].put(notice)
         self._note_depth(self.queues[user])
 
@@ -150,9 +156,13 @@ class Router:
         recipients: tuple[int, ...],
         u: float | None = None,
     ) -> Generator[Any, Any, None]:
-        yield from self.world.call("sqs:SendMessage", u=u)
-        queue.put(Notice(notice.message, notice.conversation, notice.sent_at, recipients))
-        self._note_depth(queue)
+        copy = Notice(notice.message, notice.conversation, notice.sent_at, recipients)
+
+        def stored() -> None:
+            queue.put(copy)
+            self._note_depth(queue)
+
+        yield from self.world.call("sqs:SendMessage", u=u, at_backend=stored)
 
     def _note_depth(self, queue: simpy.Store) -> None:
         t = self.world.tally
@@ -161,6 +171,11 @@ class Router:
     def _long_poll(self, queue: simpy.Store, share: str) -> Generator[Any, Any, list[Notice]]:
         """One ReceiveMessage: what waits (up to 10), or the first arrival, or nothing."""
         w = self.world
+        # The request's way to SQS first: what arrives meanwhile waits for it (and is taken
+        # together). Half the round trip of the strategy's delete, a small SQS request whose
+        # latency the profile holds.
+        delete = "sqs:DeleteMessage" if self.routing in PER_USER else "sqs:DeleteMessageBatch"
+        yield w.env.timeout(w.profile.draw_s(delete, w.rng, w.quantile()) / 2)
         get = queue.get()
         yield get | w.env.timeout(w.setup.wait_seconds)
         # `triggered`, not "in the outcome": a message taken at the very instant the wait ran
@@ -169,11 +184,14 @@ class Router:
             get.cancel()
             w.count("sqs:ReceiveMessage.empty", share)
             return []
-        yield w.env.timeout(w.backend_s(w.latency_s("sqs:ReceiveMessage.wake")))
-        yield w.cpu.handle()
         got: list[Notice] = [get.value]  # type: ignore[list-item]
-        while queue.items and len(got) < MAX_MESSAGES:
-            got.append(queue.items.pop(0))
+
+        def take() -> None:
+            while queue.items and len(got) < MAX_MESSAGES:
+                got.append(queue.items.pop(0))
+
+        # The wake-up: what waits is taken at the backend's turn, then the answer comes back.
+        yield from w.answer("sqs:ReceiveMessage.wake", at_backend=take, woken=True)
         # A dispatcher's receive that brings messages is the users' traffic (it grows with
         # them, batched up to 10: linear is an upper bound); only its empty ones are the
         # process's own.

@@ -51,14 +51,21 @@ def simulate(
     window: Window,
     seed: int = 1,
     trace: tuple[list[float], list[float]] | None = None,
+    held: dict[str, list[float]] | None = None,
+    record_held: bool = False,
 ) -> SimulationResult:
-    """`trace`: a run's slowness over time (`overheads.slowness_trace`), replayed."""
+    """`trace`: a run's slowness over time (`overheads.slowness_trace`), replayed. `held`: a
+    first pass's `Tally.held_s` (kept with `record_held`), taken off the profile's draws
+    (`World.backend_s`)."""
     activity.check()
     setup.check()
     profile.require(OPERATIONS[setup.routing])
     world = World(activity, setup, profile, seed)
     if trace is not None:
         world.trace = trace
+    if held is not None:
+        world.held = {op: sorted(times) for op, times in held.items()}
+    world.record_held = record_held
     world.message_bytes = message_item_bytes()
     world.record_bytes = RECORD_BYTES
     router = Router(world)

@@ -19,6 +19,7 @@ import numpy as np
 
 from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
+from semichat.model.emulators import runnable_fraction, service_ms
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import (
@@ -116,9 +117,11 @@ def validate(
     replications: int = 5,
     replay: bool = True,
     cpu_share: float | None = None,
+    emulators: bool = True,
 ) -> list[Row]:
     """`replay`: replay the run's slowness over time (`overheads.slowness_trace`).
-    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own."""
+    `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own.
+    `emulators`: queue at the run's emulators (`model/emulators.py`) when it recorded them."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
     core = run_cpu_share(results) if cpu_share is None else cpu_share
@@ -126,6 +129,7 @@ def validate(
         setup,
         cpu_share=core,
         cpu_ms_per_request=run_cpu_ms(results),
+        emulator_ms=service_ms(results) if emulators else (),
     )
     setup.check()
     if profile is None:
@@ -135,7 +139,12 @@ def validate(
             profile = completed(profile, load_profile(DEFAULT_PROFILE))
     # The clients' time beyond the backend calls, measured in the run (`overheads.py`).
     trace = slowness_trace(path) if replay else None
-    first = simulate(activity, setup, profile, window, seed=0, trace=trace)
+    # Two passes before the replications: the first learns how long the model holds each
+    # operation's calls beyond their transit (its loop, its emulators), which the profile's
+    # latencies hold already; the second, with that taken off, times the sends whose client
+    # overheads the replications add.
+    held = simulate(activity, setup, profile, window, 0, trace, record_held=True).tally.held_s
+    first = simulate(activity, setup, profile, window, seed=0, trace=trace, held=held)
     profile = with_overheads(profile, path, first.tally.send_s)
     counts: Counter[str] = Counter()
     units = np.zeros(2)
@@ -145,7 +154,7 @@ def validate(
     sends = 0
     per_op_units: dict[str, Counter[str]] = {"read": Counter(), "write": Counter()}
     for seed in range(1, replications + 1):
-        sim = simulate(activity, setup, profile, window, seed, trace)
+        sim = simulate(activity, setup, profile, window, seed, trace, held)
         for share in (USER, PROCESS):
             counts.update(sim.tally.requests[share])
         units += (sim.tally.read_units, sim.tally.write_units)
@@ -158,6 +167,14 @@ def validate(
     backend = results["backend"]
     measured = backend["requests"]
     rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
+    rows += [
+        Row(f"{n} emulator CPU (input, ms a request)", ms, None) for n, ms in setup.emulator_ms
+    ]
+    # Recorded, not an input: above 100 % when its threads' waits overlap (`emulators.py`).
+    rows += [
+        Row(f"{n} emulator runnable (% of the run)", 100 * f, None)
+        for n, f in runnable_fraction(results, window.duration_s + window.drain_s).items()
+    ]
     rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))

@@ -11,13 +11,14 @@ from __future__ import annotations
 import bisect
 import random
 from collections import Counter
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
 import simpy
 
 from semichat.model.cpu import Cpu
+from semichat.model.emulators import emulators_by_service
 from semichat.model.inputs import Activity, Setup
 from semichat.model.profile import LatencyProfile
 
@@ -49,6 +50,9 @@ class Tally:
     wire_s: list[float] = field(default_factory=list)
     view_s: list[float] = field(default_factory=list)
     send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
+    # Per operation, each call's time held beyond its transit (the emulator's turn and the
+    # loop's wait): what a second pass takes off the profile's draws (`World.held`).
+    held_s: dict[str, list[float]] = field(default_factory=dict)
     # The most notifications one queue held waiting at once (visible, not yet received).
     depth_max: int = 0
     read_units: float = 0.0
@@ -88,6 +92,13 @@ class World:
         self.profile = profile
         self.tally = Tally()
         self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
+        # With --validate only: the run's emulators, by service (`model/emulators.py`).
+        self.emulators = emulators_by_service(self.env, setup.emulator_ms)
+        self._means: dict[str, float] = {}  # each operation's mean latency in the profile, s
+        # Per operation, sorted: the time a first pass held its calls beyond their transit
+        # (`Tally.held_s`); when given, taken off each draw at the draw's own quantile.
+        self.held: dict[str, list[float]] = {}
+        self.record_held = False  # whether to keep `Tally.held_s` (a first pass does)
         # message id -> conversation's message count at its send: what a history page holds.
         self.messages: list[int] = []
         # A run's slowness over time (`overheads.slowness_trace`): when given, each draw's
@@ -102,21 +113,71 @@ class World:
         self.tally.requests[share][operation] += n
 
     def call(
-        self, operation: str, share: str = USER, u: float | None = None
+        self,
+        operation: str,
+        share: str = USER,
+        u: float | None = None,
+        at_backend: Callable[[], None] | None = None,
     ) -> Generator[Any, Any, None]:
         """One backend request: counted, and its latency drawn from the profile (at quantile
-        `u` when given: the calls of one client request share it, see `chat.py`)."""
+        `u` when given: the calls of one client request share it, see `chat.py`).
+        `at_backend()` runs when the backend does the request (a message stored, visible to
+        receives from then on), half-way through its round trip."""
         self.count(operation, share)
+        yield from self.answer(operation, u, at_backend)
+
+    def answer(
+        self,
+        operation: str,
+        u: float | None = None,
+        at_backend: Callable[[], None] | None = None,
+        woken: bool = False,
+    ) -> Generator[Any, Any, None]:
+        """A request's time to its continuation: the backend's latency (drawn), its turn at
+        the service's emulator when one is modelled (half-way), and the server's loop.
+
+        `woken`: a long poll's wake-up, whose request already waits at the backend: the
+        backend's turn comes first (`at_backend()` then takes what waits, as moto's receive
+        scans its queue once woken and SQS answers with what is available), and the whole
+        transit is the way back."""
         u = self.quantile() if u is None else u
-        yield self.env.timeout(self.backend_s(self.profile.draw_s(operation, self.rng, u)))
+        emulator = self.emulators.get(operation.split(":")[0])
+        held_s = self.cpu.mean_wait_s + (emulator.recent_s if emulator is not None else 0.0)
+        transit_s = self.backend_s(
+            operation, self.profile.draw_s(operation, self.rng, u), held_s, u
+        )
+        started = self.env.now
+        there_s = 0.0 if woken else transit_s / 2
+        if at_backend is None and emulator is None:
+            there_s = transit_s  # nothing happens half-way: one timeout
+        yield self.env.timeout(there_s)
+        if emulator is not None:
+            yield from emulator.serve()
+        if at_backend is not None:
+            at_backend()
+        yield self.env.timeout(transit_s - there_s)
         # The answer waits for the server's loop to handle it (`model/cpu.py`).
         yield self.cpu.handle()
+        if self.record_held:
+            self.tally.held_s.setdefault(operation, []).append(self.env.now - started - transit_s)
 
-    def backend_s(self, measured_s: float) -> float:
-        """The backend's part of a latency the server measured: the server timed each call
-        up to its continuation running, so the wait for its loop is in the profile already;
-        the loop's mean wait so far is taken off, and the loop (`cpu`) adds its own."""
-        return max(0.0, measured_s - self.cpu.mean_wait_s)
+    def backend_s(self, operation: str, measured_s: float, held_s: float, u: float) -> float:
+        """The backend's part of a latency the server measured: the server timed each call up
+        to its continuation running, so the wait for its loop (and, with --validate, the time
+        at the emulator) is in the profile already, and the model adds its own.
+
+        With a first pass's held times (`held`), the one at the draw's quantile `u` is taken
+        off (a slow call was held long): the model's calls then keep the profile's quantiles.
+        Else their recent mean (`held_s`) is taken off in proportion to the draw, so that the
+        mean is kept and no fast draw is cut to nothing (taken off whole, a mean wait as long
+        as the median latency would clip half the draws at zero and lengthen every call)."""
+        held = self.held.get(operation)
+        if held:
+            return max(0.0, measured_s - held[min(len(held) - 1, int(u * len(held)))])
+        mean_s = self._means.get(operation)
+        if mean_s is None:
+            mean_s = self._means[operation] = self.profile.operations[operation].mean() / 1000
+        return measured_s * max(0.0, 1.0 - held_s / mean_s) if mean_s > 0 else 0.0
 
     def quantile(self) -> float:
         """A latency quantile for a request starting now: from the run's trace near this
@@ -144,6 +205,3 @@ class World:
             self.tally.read_units_by_op[operation] += read  # type: ignore[assignment]
         if write:
             self.tally.write_units_by_op[operation] += write  # type: ignore[assignment]
-
-    def latency_s(self, operation: str) -> float:
-        return self.profile.draw_s(operation, self.rng, self.quantile())
