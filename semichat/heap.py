@@ -80,8 +80,8 @@ def collect_and_release() -> None:
     """A full collection, then `release_free_memory`. With the startup objects frozen, a full
     collection walks only what was made since, a few thousand objects; left to CPython's
     thresholds, one came every 20 minutes or so at the server's `SERVER_GEN0_THRESHOLD`, and
-    the cyclic garbage that reached the oldest generation meanwhile (a cancelled stream's
-    exception and frames) held about 1 MB of RSS per 10 minutes of the soak."""
+    the cyclic garbage that reached the oldest generation meanwhile held about 1 MB of RSS
+    per 10 minutes of the soak (docs/performance.md)."""
     gc.collect()
     release_free_memory()
 

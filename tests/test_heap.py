@@ -92,15 +92,19 @@ def test_the_periodic_release_first_collects_the_oldest_generations_cyclic_garba
     class Node:
         self: object
 
-    nodes = [Node() for _ in range(100)]
-    for node in nodes:
-        node.self = node
-    refs = [weakref.ref(node) for node in nodes]
-    gc.collect(1)  # survivors of the younger generations: now in the oldest
-    del nodes, node
-    assert all(ref() is not None for ref in refs)  # nothing collects them on its own yet
-    heap.collect_and_release()
-    assert all(ref() is None for ref in refs)
+    gc.disable()  # no automatic collection of this process's own in between
+    try:
+        nodes = [Node() for _ in range(100)]
+        for node in nodes:
+            node.self = node
+        refs = [weakref.ref(node) for node in nodes]
+        gc.collect(1)  # survivors of the younger generations: now in the oldest
+        del nodes, node
+        assert all(ref() is not None for ref in refs)  # garbage, but not collected yet
+        heap.collect_and_release()
+        assert all(ref() is None for ref in refs)
+    finally:
+        gc.enable()
 
 
 async def test_the_server_releases_free_memory_on_its_interval(
