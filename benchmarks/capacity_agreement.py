@@ -63,6 +63,7 @@ def readme_table() -> str:
     head = [f"chat {n}" for n in SIZES] + [f"idle {n}" for n in SIZES]
     lines = ["| strategy | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
     others: dict[str, list[Agreement]] = {"chat": [], "idle": []}
+    counted = 0
     for routing in STRATEGIES:
         cells = []
         for folder, kind in (("measured", "chat"), ("idle", "idle")):
@@ -72,10 +73,14 @@ def readme_table() -> str:
                     cells.append("-")
                     continue
                 rows = validate(run, replications=REPLICATIONS)
-                cells.append(cell(agreement(rows), kind == "chat"))
+                whole = agreement(rows)
+                cells.append(cell(whole, kind == "chat"))
+                counted += whole.worst_op not in whole.misses()
                 found = agreement([r for r in rows if r.figure != PARTICIPANTS])
                 others[kind].append(replace(found, worst_op=f"{found.worst_op} ({routing}-{n})"))
         lines.append(f"| {routing} | " + " | ".join(cells) + " |")
+    runs = sum(len(found) for found in others.values())
+    lines.append(f"\nevery count within 5 %: {counted} of {runs} runs")
     for kind, found in others.items():
         within = sum(f.worst_op not in f.misses() for f in found)
         worst = max(found, key=lambda f: abs(f.worst_ratio - 1))
