@@ -76,16 +76,16 @@ def readme_table() -> str:
                 whole = agreement(rows)
                 cells.append(cell(whole, kind == "chat"))
                 counted += whole.worst_op not in whole.misses()
-                found = agreement([r for r in rows if r.figure != PARTICIPANTS])
-                others[kind].append(replace(found, worst_op=f"{found.worst_op} ({routing}-{n})"))
+                rest = agreement([r for r in rows if r.figure != PARTICIPANTS])
+                others[kind].append(replace(rest, worst_op=f"{rest.worst_op} ({routing}-{n})"))
         lines.append(f"| {routing} | " + " | ".join(cells) + " |")
-    runs = sum(len(found) for found in others.values())
+    runs = sum(len(kept) for kept in others.values())
     lines.append(f"\nevery count within 5 %: {counted} of {runs} runs")
-    for kind, found in others.items():
-        within = sum(f.worst_op not in f.misses() for f in found)
-        worst = max(found, key=lambda f: abs(f.worst_ratio - 1))
+    for kind, kept in others.items():
+        within = sum(f.worst_op not in f.misses() for f in kept)
+        worst = max(kept, key=lambda f: abs(f.worst_ratio - 1))
         lines.append(
-            f"\n{kind} without GetItem: {within} of {len(found)} runs within 5 %;"
+            f"\n{kind} without GetItem: {within} of {len(kept)} runs within 5 %;"
             f" worst {worst.worst_op} {worst.worst_ratio:.2f}"
         )
     return "\n".join(lines)

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from semichat.cli import main
+from semichat.model.agreement import agreement
 from semichat.model.inputs import Activity, ProcessLimits, Setup
 from semichat.model.profile import LatencyProfile, as_document, load_profile
 from semichat.model.scale import estimate, sample_run
-from semichat.model.agreement import agreement
 from semichat.model.validation import Row, validate
 from semichat.model.world import USER
 
