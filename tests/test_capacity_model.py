@@ -12,10 +12,11 @@ from typing import Any
 import pytest
 
 from semichat.cli import main
+from semichat.model.agreement import agreement
 from semichat.model.inputs import Activity, ProcessLimits, Setup
 from semichat.model.profile import LatencyProfile, as_document, load_profile
 from semichat.model.scale import estimate, sample_run
-from semichat.model.validation import validate
+from semichat.model.validation import Row, validate
 from semichat.model.world import USER
 
 DATA = Path(__file__).parent / "data" / "capacity"
@@ -266,3 +267,36 @@ def test_what_the_profile_holds_already_is_taken_off_each_draw_without_clipping(
     world.held = {"dynamodb:Query": [0.001, 0.002, 0.004, 0.008]}
     assert world.backend_s("dynamodb:Query", 0.010, held_s=0.0, u=0.6) == pytest.approx(0.006)
     assert world.backend_s("dynamodb:Query", 0.001, held_s=0.0, u=0.9) == 0.0
+
+
+def _rows(**counts: tuple[float, float | None]) -> list[Row]:
+    return [
+        Row(name.replace("__", ":"), model, measured) for name, (model, measured) in counts.items()
+    ]
+
+
+def test_agreement_names_the_request_count_furthest_from_its_measure() -> None:
+    rows = _rows(
+        sends=(200.0, 100.0),  # not a request count: never the worst
+        sqs__SendMessage=(104.0, 100.0),
+        dynamodb__GetItem=(90.0, 100.0),
+    )
+    rows += [Row("user_view p50 (ms)", 36.0, 30.0), Row("user_view p99 (ms)", 100.0, 160.0)]
+    found = agreement(rows)
+    assert (found.worst_op, found.worst_ratio) == ("GetItem", pytest.approx(0.9))
+    assert found.view_p50 == pytest.approx(1.2)
+    assert found.misses() == ["GetItem", "view p99"]
+
+
+def test_agreement_of_an_idle_run_judges_counts_only_and_5_percent_is_within() -> None:
+    rows = _rows(sqs__CreateQueue=(20.0, 20.0), sqs__ReceiveMessage_empty=(21.0, 20.0))
+    rows += [Row("user_view p50 (ms)", float("nan"), None)]
+    found = agreement(rows)
+    assert (found.view_p50, found.view_p99) == (None, None)
+    assert found.misses() == []
+
+
+def test_agreement_counts_requests_the_run_never_made_as_a_miss() -> None:
+    found = agreement(_rows(sqs__SendMessage=(10.0, 10.0), dynamodb__DeleteItem=(3.0, 0.0)))
+    assert (found.worst_op, found.worst_ratio) == ("DeleteItem", math.inf)
+    assert found.misses() == ["DeleteItem"]

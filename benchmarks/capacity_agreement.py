@@ -1,0 +1,124 @@
+"""The capacity model's agreement with the kept runs, printed as markdown.
+
+    .venv/bin/python -m benchmarks.capacity_agreement            # the README's table
+    .venv/bin/python -m benchmarks.capacity_agreement --docs R-N  # docs/capacity.md rows
+
+The README's table is strategy x size: chat runs from `benchmarks/results/capacity/measured/R-N`,
+idle runs from `benchmarks/results/capacity/idle/R-N`, each cell the request count furthest
+from its measure (`semichat.model.agreement`) and, for chat, view p50 / p99 ratios; a figure
+outside issue 21's tolerance is bold. `--docs` prints docs/capacity.md's rows for the named
+runs (chat from measured/, `idle/R-N` from idle/), in the columns of its tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+from semichat.model.agreement import Agreement, agreement
+from semichat.model.validation import Row, read_results, run_cpu_share, validate
+
+ROOT = Path(__file__).resolve().parent / "results" / "capacity"
+SIZES = (20, 50, 100)
+# In docs/capacity.md's order.
+STRATEGIES = ("per_user_queue", "preprovisioned", "fifo", "sharded", "instance")
+PARTICIPANTS = "dynamodb:GetItem"
+REPLICATIONS = 3  # as docs/capacity.md's tables
+CHAT_COLUMNS = (
+    "sends",
+    "sqs:SendMessage",
+    "sqs:ReceiveMessage.messages",
+    "sqs:DeleteMessage",
+    "sqs:DeleteMessageBatch",
+    "dynamodb:TransactWriteItems",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:Query",
+    "dynamodb read units",
+    "dynamodb write units",
+    "wire p50 (ms)",
+    "wire p99 (ms)",
+    "user_view p50 (ms)",
+    "user_view p99 (ms)",
+)
+
+
+def _mark(text: str, miss: bool) -> str:
+    return f"**{text}**" if miss else text
+
+
+def cell(found: Agreement, chat: bool) -> str:
+    misses = found.misses()
+    worst = _mark(f"{found.worst_op} {found.worst_ratio:.2f}", found.worst_op in misses)
+    if not chat or found.view_p50 is None or found.view_p99 is None:
+        return worst
+    p50 = _mark(f"{found.view_p50:.2f}", "view p50" in misses)
+    p99 = _mark(f"{found.view_p99:.2f}", "view p99" in misses)
+    return f"{worst}; {p50} / {p99}"
+
+
+def readme_table() -> str:
+    """The table, then the worst count of each run kind once the participants reads
+    (`GetItem`, cached per process, so timing-dependent) are left out."""
+    head = [f"chat {n}" for n in SIZES] + [f"idle {n}" for n in SIZES]
+    lines = ["| strategy | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    others: dict[str, list[Agreement]] = {"chat": [], "idle": []}
+    counted = 0
+    for routing in STRATEGIES:
+        cells = []
+        for folder, kind in (("measured", "chat"), ("idle", "idle")):
+            for n in SIZES:
+                run = ROOT / folder / f"{routing}-{n}"
+                if not run.is_dir():
+                    cells.append("-")
+                    continue
+                rows = validate(run, replications=REPLICATIONS)
+                whole = agreement(rows)
+                cells.append(cell(whole, kind == "chat"))
+                counted += whole.worst_op not in whole.misses()
+                rest = agreement([r for r in rows if r.figure != PARTICIPANTS])
+                others[kind].append(replace(rest, worst_op=f"{rest.worst_op} ({routing}-{n})"))
+        lines.append(f"| {routing} | " + " | ".join(cells) + " |")
+    runs = sum(len(kept) for kept in others.values())
+    lines.append(f"\nevery count within 5 %: {counted} of {runs} runs")
+    for kind, kept in others.items():
+        within = sum(f.worst_op not in f.misses() for f in kept)
+        worst = max(kept, key=lambda f: abs(f.worst_ratio - 1))
+        lines.append(
+            f"\n{kind} without GetItem: {within} of {len(kept)} runs within 5 %;"
+            f" worst {worst.worst_op} {worst.worst_ratio:.2f}"
+        )
+    return "\n".join(lines)
+
+
+def _ratio(rows: dict[str, Row], figure: str) -> str:
+    row = rows.get(figure)
+    return "-" if row is None or row.ratio is None else f"{row.ratio:.2f}"
+
+
+def docs_row(name: str) -> str:
+    idle = name.startswith("idle/")
+    run = ROOT / name if idle else ROOT / "measured" / name
+    rows = {r.figure: r for r in validate(run, replications=REPLICATIONS)}
+    share = f"{run_cpu_share(read_results(run)[1]):.2f}"
+    label = name.removeprefix("idle/")
+    if not idle:
+        return f"| {label} | {share} | " + " | ".join(_ratio(rows, f) for f in CHAT_COLUMNS) + " |"
+    counts = ", ".join(
+        f"{f.split(':', 1)[1]} {r.model:.0f}/{r.measured or 0:.0f}"
+        for f, r in rows.items()
+        if f.startswith(("dynamodb:", "sqs:"))
+    )
+    units = [_ratio(rows, f"dynamodb {k} units") for k in ("read", "write")]
+    return f"| {label} | {share} | {counts} | " + " | ".join(units) + " |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", nargs="+", metavar="RUN", help="R-N, or idle/R-N")
+    args = parser.parse_args()
+    print("\n".join(docs_row(n) for n in args.docs) if args.docs else readme_table())
+
+
+if __name__ == "__main__":
+    main()
