@@ -61,6 +61,48 @@ async def test_participants_are_read_once_and_a_full_cache_forgets_the_oldest(
     assert store.reads["c0"] == 2
 
 
+class _SlowStore(_Store):
+    """A participants read that waits until `answer` is set; `fail` first raises instead."""
+
+    def __init__(self, fail: int = 0) -> None:
+        super().__init__({"c": {"alice", "bob", "carol"}})
+        self.answer = asyncio.Event()
+        self.fail = fail
+
+    async def get_participants(self, conversation_id: str) -> set[str] | None:
+        self.reads[conversation_id] += 1
+        await self.answer.wait()
+        if self.fail:
+            self.fail -= 1
+            raise RuntimeError("throttled")
+        return set(self.conversations[conversation_id])
+
+
+async def test_requests_that_miss_together_share_one_participants_read() -> None:
+    store = _SlowStore()
+    service = _service(store)
+    asking = [
+        asyncio.create_task(service.participants(user, "c")) for user in ("alice", "bob", "carol")
+    ]
+    await asyncio.sleep(0)  # every request has missed the cache and waits
+    store.answer.set()
+    assert [await task for task in asking] == [{"alice", "bob", "carol"}] * 3
+    assert store.reads["c"] == 1
+
+
+async def test_a_failed_participants_read_is_not_shared_with_the_requests_that_waited() -> None:
+    store = _SlowStore(fail=1)
+    service = _service(store)
+    first = asyncio.create_task(service.participants("alice", "c"))
+    second = asyncio.create_task(service.participants("bob", "c"))
+    await asyncio.sleep(0)
+    store.answer.set()
+    with pytest.raises(RuntimeError):
+        await first
+    assert await second == {"alice", "bob", "carol"}  # it read again, once the first failed
+    assert store.reads["c"] == 2
+
+
 async def test_a_conversation_is_created_at_the_services_clock() -> None:
     store = _Store({})
     service = _service(store, clock=lambda: 86_400.25)

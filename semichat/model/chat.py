@@ -46,6 +46,7 @@ class Conversation:
     # (message, stored at, send started at), in store order.
     stored: list[tuple[int, float, float]] = field(default_factory=list)
     participants_cached: bool = False
+    participants_reading: simpy.Event | None = None  # the read under way, which others await
 
 
 class Tab:
@@ -102,11 +103,18 @@ def history_read(
 def participants(
     world: World, conversation: Conversation, u: float | None = None
 ) -> Generator[Any, Any, None]:
-    # Cached once answered, not single-flight: requests that start together all read it.
-    if not conversation.participants_cached:
-        world.units("dynamodb:GetItem", read=1)
-        yield from world.call("dynamodb:GetItem", u=u)
-        conversation.participants_cached = True
+    # Cached once answered, and single-flight (`ChatService.participants`): requests that miss
+    # while a read is under way wait for it.
+    if conversation.participants_cached:
+        return
+    if conversation.participants_reading is not None:
+        yield conversation.participants_reading
+        return
+    conversation.participants_reading = world.env.event()
+    world.units("dynamodb:GetItem", read=1)
+    yield from world.call("dynamodb:GetItem", u=u)
+    conversation.participants_cached = True
+    conversation.participants_reading.succeed()
 
 
 class GroupCommit:

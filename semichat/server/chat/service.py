@@ -104,6 +104,7 @@ class ChatService:
         # asked DynamoDB for them: with 100 chatting users, 4 of the about 13 backend
         # requests per message (`semichat simulate --scenario chat --users 100`).
         self._members: dict[str, frozenset[str]] = {}
+        self._reading = KeyedLocks()
         # Fan-out leases this process took, failed to fan out under, and could not give back
         # (DynamoDB refused the release): idempotency id -> the lease's end, in ms. A retry
         # here may take such a lease over at once, rather than answer the message done while
@@ -133,12 +134,18 @@ class ChatService:
         if owner is not None:
             return await self._support_participants(user_id, conversation_id, owner)
         cached = self._members.get(conversation_id)
-        members = set(cached) if cached is not None else None
-        if members is None:
-            members = await self._store.get_participants(conversation_id)
-            if members is None:
-                raise NotFound(f"conversation {conversation_id} does not exist")
-            self._remember(conversation_id, members)
+        if cached is None:
+            # One read of a conversation at a time: requests that miss together (its members
+            # connecting at once) wait for that read rather than each make their own.
+            async with self._reading.hold(conversation_id):
+                cached = self._members.get(conversation_id)
+                if cached is None:
+                    found = await self._store.get_participants(conversation_id)
+                    if found is None:
+                        raise NotFound(f"conversation {conversation_id} does not exist")
+                    self._remember(conversation_id, found)
+                    cached = frozenset(found)
+        members = set(cached)
         if user_id not in members:
             raise Forbidden("you are not a participant of this conversation")
         return members
