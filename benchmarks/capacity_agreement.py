@@ -94,11 +94,8 @@ def readme_table() -> str:
         lines.append(f"| {routing} | " + " | ".join(cells) + " |")
     lines.append(f"\nevery count within 5 %: {counted} of {runs} runs")
     for name, missed in sorted(found.items(), key=lambda kv: -len(kv[1])):
-        ratios = sorted(r for r, _ in missed)
-        kinds = ", ".join(sorted({run.split()[0] for _, run in missed}))
-        lines.append(
-            f"\n{name} misses in {len(missed)} runs ({kinds}): {ratios[0]:.2f} to {ratios[-1]:.2f}"
-        )
+        runs_named = ", ".join(f"{run} {ratio:.2f}" for ratio, run in missed)
+        lines.append(f"\n{name} misses in {len(missed)} of {runs}: {runs_named}")
     return "\n".join(lines)
 
 
