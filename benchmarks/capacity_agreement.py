@@ -8,7 +8,8 @@ idle runs from `benchmarks/results/capacity/idle/R-N`, each cell the request cou
 from its measure (`semichat.model.agreement`) and, for chat, view p50 / p99 ratios; a figure
 outside issue 21's tolerance is bold; below it, each figure that misses, in how many runs and
 by how much. `--docs` prints docs/capacity.md's rows for the named
-runs (chat from measured/, `idle/R-N` from idle/), in the columns of its tables.
+runs (chat from measured/, `idle/R-N` from idle/), in the columns of its tables; with
+`--cpu-share 1` on a whole core, with `--no-emulators` without the emulators' queues.
 """
 
 from __future__ import annotations
@@ -104,12 +105,21 @@ def _ratio(rows: dict[str, Row], figure: str) -> str:
     return "-" if row is None or row.ratio is None else f"{row.ratio:.2f}"
 
 
-def docs_row(name: str) -> str:
+def docs_row(name: str, cpu_share: float | None = None, emulators: bool = True) -> str:
+    """`cpu_share`, `emulators`: as `semichat model --validate`'s `--cpu-share`, `--no-emulators`
+    (the row's label says which)."""
     idle = name.startswith("idle/")
     run = ROOT / name if idle else ROOT / "measured" / name
-    rows = {r.figure: r for r in validate(run, replications=REPLICATIONS)}
-    share = f"{run_cpu_share(read_results(run)[1]):.2f}"
+    found = validate(run, replications=REPLICATIONS, cpu_share=cpu_share, emulators=emulators)
+    rows = {r.figure: r for r in found}
+    share = f"{cpu_share or run_cpu_share(read_results(run)[1]):.2f}"
     label = name.removeprefix("idle/")
+    if cpu_share == 1.0:
+        label += " (whole core)"
+    elif cpu_share is not None:
+        label += f" (share {cpu_share})"
+    if not emulators:
+        label += " (no emulator)"
     if not idle:
         return f"| {label} | {share} | " + " | ".join(_ratio(rows, f) for f in CHAT_COLUMNS) + " |"
     counts = ", ".join(
@@ -124,8 +134,14 @@ def docs_row(name: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", nargs="+", metavar="RUN", help="R-N, or idle/R-N")
+    parser.add_argument("--cpu-share", type=float, help="with --docs: the server's share")
+    parser.add_argument("--no-emulators", action="store_true", help="with --docs: none")
     args = parser.parse_args()
-    print("\n".join(docs_row(n) for n in args.docs) if args.docs else readme_table())
+    if not args.docs:
+        print(readme_table())
+        return
+    emulators = not args.no_emulators
+    print("\n".join(docs_row(n, args.cpu_share, emulators) for n in args.docs))
 
 
 if __name__ == "__main__":
