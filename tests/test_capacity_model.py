@@ -213,6 +213,22 @@ def test_validate_queues_at_each_emulator_for_its_measured_cpu_per_request() -> 
     assert not any("emulator CPU" in f for f in without)
 
 
+def test_an_emulator_whose_recorded_cpu_is_not_positive_is_not_queued_at() -> None:
+    """Its CPU is summed over the threads alive at each end of the run: moto's connection
+    threads that end meanwhile take theirs with them, so a nearly idle emulator can record
+    less than nothing (a 20-user idle `instance` run: -0.002 s for its one SQS request).
+    Unknown, not a service time: the model does not queue there, rather than refuse the run."""
+    from semichat.model.emulators import service_ms
+
+    results = {
+        "backend": {
+            "requests": {"dynamodb:Query": 20, "sqs:ReceiveMessage.empty": 1},
+            "emulators": [{"cpu_s": 0.019}, {"cpu_s": -0.002}],
+        }
+    }
+    assert service_ms(results) == (("dynamodb", pytest.approx(0.95)),)
+
+
 def test_an_emulator_answers_requests_back_to_back_one_at_a_time() -> None:
     import simpy
 

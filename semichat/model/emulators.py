@@ -68,7 +68,9 @@ def service_ms(results: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
     out = []
     for services, emulator in _recorded(results):
         n = _requests(results, services)
-        if n:
+        # Summed over the threads alive at each end: ones that ended meanwhile took their CPU
+        # with them, so a nearly idle emulator can record none or less; then it is unknown.
+        if n and emulator["cpu_s"] > 0:
             out.append(("+".join(services), 1000 * emulator["cpu_s"] / n))
     return tuple(out)
 
