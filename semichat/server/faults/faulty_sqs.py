@@ -16,6 +16,7 @@ import contextlib
 import logging
 from typing import Any
 
+from semichat.server.delivery.routing.fifo import FIFO_SUFFIX
 from semichat.server.delivery.sqs import SqsQueues
 from semichat.server.faults.nemesis import Nemesis
 from semichat.server.metrics import SqsCounters
@@ -46,7 +47,7 @@ class FaultySqsQueues(SqsQueues):
     async def send(self, queue_url: str, body: str, **extra: Any) -> None:
         # Not on FIFO queues: they keep order within a group, and refuse a message's own
         # DelaySeconds (InvalidParameterValue), which failed the fifo strategy's fan-outs.
-        if not queue_url.endswith(".fifo") and self.nemesis.strikes("reorder"):
+        if not queue_url.endswith(FIFO_SUFFIX) and self.nemesis.strikes("reorder"):
             extra = {**extra, "DelaySeconds": self._hold(REORDER_DELAY_S)}
         await super().send(queue_url, body, **extra)
 
