@@ -94,7 +94,7 @@ class Setup:
     cpu_share: float = 1.0
     # The embedded backend's emulators (`model/emulators.py`), with --validate only: per
     # emulator, the services it serves ("dynamodb", "sqs", "dynamodb+sqs") and its time per
-    # request in ms, measured from the run. None by default: AWS has no such queue.
+    # request in ms, measured from the run. Empty by default: AWS has no such queue.
     emulator_ms: tuple[tuple[str, float], ...] = ()
 
     def check(self) -> None:
