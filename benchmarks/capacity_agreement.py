@@ -1,23 +1,29 @@
 """The capacity model's agreement with the kept runs, printed as markdown.
 
     .venv/bin/python -m benchmarks.capacity_agreement            # the README's table
+    .venv/bin/python -m benchmarks.capacity_agreement --repeats  # three 100-user runs each
     .venv/bin/python -m benchmarks.capacity_agreement --docs R-N  # docs/capacity.md rows
 
-The README's table is strategy x size: chat runs from `benchmarks/results/capacity/measured/R-N`,
-idle runs from `benchmarks/results/capacity/idle/R-N`, each cell the request count furthest
-from its measure (`semichat.model.agreement`) and, for chat, view p50 / p99 ratios; a figure
-outside issue 21's tolerance is bold; below it, each figure that misses, in how many runs and
-by how much. `--docs` prints docs/capacity.md's rows for the named
-runs (chat from measured/, `idle/R-N` from idle/), in the columns of its tables; with
-`--cpu-share 1` on a whole core, with `--no-emulators` without the emulators' queues.
+The README's table is strategy x size: chat runs from `benchmarks/results/capacity/R-N`, idle
+runs from `benchmarks/results/capacity/idle/R-N`, each cell the request count furthest from its
+measure (`semichat.model.agreement`) and, for chat, view p50 / p99 ratios; a figure outside
+issue 21's tolerance is bold; below it, each figure that misses, in how many runs and by how
+much. `--repeats`: each strategy's three 100-user chat runs (`R-100`, then `repeats/R-100-2`
+and `-3`): the model's agreement with each, and the spread of what the runs measured.
+`--docs` prints docs/capacity.md's rows for the named runs (paths under
+`benchmarks/results/capacity/`: `R-N`, `idle/R-N`, `loaded/current-server/R-N`), in the
+columns of its tables; with `--cpu-share 1` on a whole core, with `--emulators` queueing at the
+emulators (`semichat model --validate --emulators`).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from semichat.model.agreement import SERVICES, VIEW_ROWS, Agreement, agreement
+from semichat.model.overheads import CLIENT_FILE
 from semichat.model.validation import Row, read_results, run_cpu_share, validate
 
 ROOT = Path(__file__).resolve().parent / "results" / "capacity"
@@ -80,9 +86,9 @@ def readme_table() -> str:
     counted = runs = 0
     for routing in STRATEGIES:
         cells = []
-        for folder, kind in (("measured", "chat"), ("idle", "idle")):
+        for folder, kind in ((ROOT, "chat"), (ROOT / "idle", "idle")):
             for n in SIZES:
-                run = ROOT / folder / f"{routing}-{n}"
+                run = folder / f"{routing}-{n}"
                 if not run.is_dir():
                     cells.append("-")
                     continue
@@ -105,21 +111,21 @@ def _ratio(rows: dict[str, Row], figure: str) -> str:
     return "-" if row is None or row.ratio is None else f"{row.ratio:.2f}"
 
 
-def docs_row(name: str, cpu_share: float | None = None, emulators: bool = True) -> str:
-    """`cpu_share`, `emulators`: as `semichat model --validate`'s `--cpu-share`, `--no-emulators`
+def docs_row(name: str, cpu_share: float | None = None, emulators: bool = False) -> str:
+    """`cpu_share`, `emulators`: as `semichat model --validate`'s `--cpu-share`, `--emulators`
     (the row's label says which)."""
     idle = name.startswith("idle/")
-    run = ROOT / name if idle else ROOT / "measured" / name
+    run = ROOT / name
     found = validate(run, replications=REPLICATIONS, cpu_share=cpu_share, emulators=emulators)
     rows = {r.figure: r for r in found}
     share = f"{cpu_share or run_cpu_share(read_results(run)[1]):.2f}"
-    label = name.removeprefix("idle/")
+    label = Path(name).name
     if cpu_share == 1.0:
         label += " (whole core)"
     elif cpu_share is not None:
         label += f" (share {cpu_share})"
-    if not emulators:
-        label += " (no emulator)"
+    if emulators:
+        label += " (emulators)"
     if not idle:
         return f"| {label} | {share} | " + " | ".join(_ratio(rows, f) for f in CHAT_COLUMNS) + " |"
     counts = ", ".join(
@@ -131,16 +137,54 @@ def docs_row(name: str, cpu_share: float | None = None, emulators: bool = True) 
     return f"| {label} | {share} | {counts} | " + " | ".join(units) + " |"
 
 
+REPEATS = 3
+
+
+def repeats_table() -> str:
+    """Per strategy, the model against each of its three 100-user chat runs, and what those
+    runs measured: marks per send and view p50 / p99, run by run (one run is one sample)."""
+    head = (
+        "| strategy | every count within 5 % | count furthest, per run | view p50 ratio, per run"
+        " | view p99 ratio, per run | measured: marks per send | measured: view p50 / p99 ms |"
+    )
+    lines = [head, "|---" * 7 + "|"]
+    for routing in STRATEGIES:
+        runs = [ROOT / f"{routing}-100"] + [
+            ROOT / "repeats" / f"{routing}-100-{k}" for k in range(2, REPEATS + 1)
+        ]
+        found = [agreement(validate(run, replications=REPLICATIONS)) for run in runs]
+        within = sum(a.worst_op not in a.misses() for a in found)
+        worst = ", ".join(f"{a.worst_op} {a.worst_ratio:.2f}" for a in found)
+        p50 = " / ".join(f"{a.view_p50:.2f}" for a in found if a.view_p50 is not None)
+        p99 = " / ".join(f"{a.view_p99:.2f}" for a in found if a.view_p99 is not None)
+        marks, view = [], []
+        for run in runs:
+            results = read_results(run)[1]
+            sends = results["sends"]["attempted"]
+            marks.append(f"{results['backend']['requests']['dynamodb:BatchWriteItem'] / sends:.2f}")
+            steady = json.loads((run / CLIENT_FILE).read_text())["steady"]["user_view"]
+            view.append(f"{steady['50']:.0f} / {steady['99']:.0f}")
+        lines.append(
+            f"| {routing} | {within} of {len(runs)} | {worst} | {p50} | {p99} | "
+            f"{', '.join(marks)} | {', '.join(view)} |"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--docs", nargs="+", metavar="RUN", help="R-N, or idle/R-N")
     parser.add_argument("--cpu-share", type=float, help="with --docs: the server's share")
-    parser.add_argument("--no-emulators", action="store_true", help="with --docs: none")
+    parser.add_argument("--emulators", action="store_true", help="with --docs: queue there")
+    parser.add_argument("--repeats", action="store_true", help="three 100-user runs each")
     args = parser.parse_args()
+    if args.repeats:
+        print(repeats_table())
+        return
     if not args.docs:
         print(readme_table())
         return
-    emulators = not args.no_emulators
+    emulators = args.emulators
     print("\n".join(docs_row(n, args.cpu_share, emulators) for n in args.docs))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from semichat.aws.batches import MARKS_COMMIT
 from tests.test_api import history, send
 
 Client = Any
@@ -29,4 +30,8 @@ async def test_metrics_count_requests_units_and_latency_per_operation(client: Cl
     assert delta("requests", "sqs:SendMessage") == 4  # alice and support, per message
     assert delta("billed", "sqs:SendMessage") == 4
     assert sum(after["latency_ms"]["dynamodb:Query"].values()) >= 1
+    # Each send's `notified` mark: its group commit's cycle is timed, and is not a request.
+    cycles = after["latency_ms"][MARKS_COMMIT]
+    assert sum(cycles.values()) - sum(before["latency_ms"].get(MARKS_COMMIT, {}).values()) == 2
+    assert MARKS_COMMIT not in after["requests"]
     assert isinstance((await (await client.get("/metrics")).json())["cpu_s"], float)

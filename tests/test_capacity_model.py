@@ -200,7 +200,7 @@ def test_the_model_without_validate_has_no_emulator(profile: LatencyProfile) -> 
 def test_validate_queues_at_each_emulator_for_its_measured_cpu_per_request() -> None:
     """The run's DynamoDB emulator spent 7.004 s of CPU on the 6,763 DynamoDB requests the
     server counted; its SQS emulator 9.134 s on 12,705 SQS requests."""
-    rows = {r.figure: r for r in validate(EMULATED_RUN, replications=1)}
+    rows = {r.figure: r for r in validate(EMULATED_RUN, replications=1, emulators=True)}
     assert rows["dynamodb emulator CPU (input, ms a request)"].model == pytest.approx(
         1000 * 7.004 / 6763, rel=1e-3
     )
@@ -209,7 +209,7 @@ def test_validate_queues_at_each_emulator_for_its_measured_cpu_per_request() -> 
     )
     # Its threads' run-queue waits overlap: runnable longer than the run, so not a share.
     assert rows["sqs emulator runnable (% of the run)"].model > 100
-    without = {r.figure for r in validate(EMULATED_RUN, replications=1, emulators=False)}
+    without = {r.figure for r in validate(EMULATED_RUN, replications=1)}
     assert not any("emulator CPU" in f for f in without)
 
 
@@ -266,6 +266,37 @@ def test_marks_of_one_loop_iteration_share_one_write(profile: LatencyProfile) ->
         world.env.process(send())
     world.env.run(until=5)
     assert world.tally.requests[USER]["dynamodb:BatchWriteItem"] == 1
+
+
+def test_marks_gather_for_the_cycle_the_server_timed_where_the_profile_has_it(
+    profile: LatencyProfile,
+) -> None:
+    """A run's profile holds the marks' whole commit cycle (`batches.MARKS_COMMIT`): marks
+    arriving during a 100 ms cycle share the next write, though the request alone is 1 ms.
+    Without the cycle (a profile of AWS) the request's latency is the window."""
+    from semichat.aws.batches import MARKS_COMMIT
+    from semichat.aws.latency import Distribution
+    from semichat.model.chat import GroupCommit
+    from semichat.model.world import World
+
+    ops = dict(profile.operations)
+    ops["dynamodb:BatchWriteItem"] = Distribution.from_percentiles({"50": 1.0, "99": 1.0})
+    writes = {}
+    for cycle_ms in (None, 100.0):
+        if cycle_ms is not None:
+            ops[MARKS_COMMIT] = Distribution.from_percentiles({"50": cycle_ms, "99": cycle_ms})
+        world = World(Activity(users=3), Setup(cpu_ms_per_request=0.0), LatencyProfile("test", ops))
+        marks = GroupCommit(world, cycle=MARKS_COMMIT)
+
+        def send(at: float, w: World = world, m: GroupCommit = marks) -> Generator[Any, Any, None]:
+            yield w.env.timeout(at)
+            yield m.submit()
+
+        for at in (0.0, 0.02, 0.04):
+            world.env.process(send(at))
+        world.env.run(until=5)
+        writes[cycle_ms] = world.tally.requests[USER]["dynamodb:BatchWriteItem"]
+    assert writes == {None: 3, 100.0: 2}
 
 
 def test_what_the_profile_holds_already_is_taken_off_each_draw_without_clipping(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -20,12 +21,15 @@ class _Table:
         self.go = asyncio.Event()
         self.fail: Exception | None = None
         self.wrote = asyncio.Condition()
+        self.start_ms = 0.0  # when the first write reached the table (perf_counter, ms)
 
     async def put(self, records: list[dict[str, Any]]) -> None:
         assert all(r["notified"] is True for r in records)
         async with self.wrote:
             self.writes.append([r["idempotencyId"] for r in records])
             self.wrote.notify_all()
+        if not self.started.is_set():
+            self.start_ms = time.perf_counter() * 1000
         self.started.set()
         await self.go.wait()
         if self.fail is not None:
@@ -120,3 +124,22 @@ async def test_records_dynamodb_keeps_leaving_unprocessed_end_in_a_throttling_er
         await chat_store.put_records([_record("a"), _record("b")])
     assert calls == [2] + [1] * (store_module.BATCH_WRITE_ATTEMPTS - 1)
     assert backend_refusal(refused.value) is not None
+
+
+async def test_each_writes_cycle_is_timed_from_taking_the_marks_to_hearing_them_written() -> None:
+    """The window in which the next write's marks gather: it holds the whole write, however
+    long the table holds it, and the loop's turns around it."""
+    table = _Table()
+    cycles: list[float] = []
+    marks = NotifiedMarks(table.put, on_cycle=cycles.append)
+    first = asyncio.create_task(marks.mark(_record("a")))
+    await table.started.wait()
+    await asyncio.sleep(0.02)  # the table holds the write a while
+    later = asyncio.create_task(marks.mark(_record("b")))
+    await asyncio.sleep(0)
+    let_go_ms = time.perf_counter() * 1000
+    table.go.set()
+    await asyncio.gather(first, later)
+    assert marks.requests == 2 and len(cycles) == 2
+    # The first cycle began before the write reached the table and ended after it was let go.
+    assert cycles[0] >= let_go_ms - table.start_ms >= 20.0

@@ -8,11 +8,17 @@ together, a reconnect storm) and the `notified` marks that end each send (`marks
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
 # BatchWriteItem's limit.
 BATCH_WRITE_MAX = 25
+# The `notified` marks' commit cycle as the server times it (`GroupCommit(on_cycle=...)`),
+# kept beside the operations' latencies (`aws/usage.py`) for the capacity model.
+MARKS_COMMIT = "dynamodb:BatchWriteItem.marks"
+# The same for the `instance` strategy's registrations (`routing/registry.py`).
+REGISTRATIONS_COMMIT = "dynamodb:BatchWriteItem.registrations"
 
 T = TypeVar("T")
 
@@ -47,13 +53,21 @@ class GroupCommit(Generic[T]):
     together in the next one, in chunks of at most `chunk` written at once; each `submit`
     returns once its own item is written, or raises what its write raised. When nothing is in
     flight, an item is written at once, without waiting for company. A caller that gives up
-    (its task cancelled) does not take its item out: it is written anyway."""
+    (its task cancelled) does not take its item out: it is written anyway.
+
+    `on_cycle(ms)` is told each write's cycle: from taking the pending items to seeing them
+    written, the window in which the next write's items gather. It holds more than the
+    request's latency: the loop's turns to start the write's task and to hear it ended."""
 
     def __init__(
-        self, write: Callable[[list[T]], Awaitable[None]], chunk: int = BATCH_WRITE_MAX
+        self,
+        write: Callable[[list[T]], Awaitable[None]],
+        chunk: int = BATCH_WRITE_MAX,
+        on_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self._write = write
         self._chunk = chunk
+        self._on_cycle = on_cycle
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._flushing: asyncio.Task[None] | None = None
         self.writes = 0
@@ -72,11 +86,14 @@ class GroupCommit(Generic[T]):
             items = [item for item, _ in pending]
             chunks = [items[i : i + self._chunk] for i in range(0, len(items), self._chunk)]
             self.writes += len(chunks)
+            started = time.perf_counter()
             # Every chunk runs to its end before anyone hears: a failure is then reported
             # for what was really not written, never while a sibling chunk still writes.
             results = await asyncio.gather(
                 *(self._write(c) for c in chunks), return_exceptions=True
             )
+            if self._on_cycle is not None:
+                self._on_cycle((time.perf_counter() - started) * 1000)
             failed = next((r for r in results if isinstance(r, BaseException)), None)
             for _, done in pending:
                 if done.done():

@@ -83,6 +83,10 @@ class BackendUsage:
             self.read_units[key] += read_units  # type: ignore[assignment]
         if write_units:
             self.write_units[key] += write_units  # type: ignore[assignment]
+        self.time(key, ms)
+
+    def time(self, key: str, ms: float) -> None:
+        """A latency alone, no request: a long poll's wake-up, a group commit's cycle."""
         self.latency_ms.setdefault(key, Counter())[bucket_label(ms)] += 1
 
     def snapshot(self) -> dict[str, Any]:
@@ -143,8 +147,7 @@ def watch(client: Any, service: str, usage: BackendUsage) -> None:
             key += ".messages" if parsed.get("Messages") else ".empty"
             wake = _wake_ms(parsed, wall)
             if wake is not None:
-                wakes = usage.latency_ms.setdefault(f"{service}:ReceiveMessage.wake", Counter())
-                wakes[bucket_label(wake)] += 1
+                usage.time(f"{service}:ReceiveMessage.wake", wake)
         if service == "sqs":
             usage.billed[key] += sqs_billed_requests(operation, params, parsed)
         reads = writes = 0.0

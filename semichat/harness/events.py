@@ -65,6 +65,8 @@ class ConnectEvent(TypedDict):
     # The tab or page holding the stream ("<user>/tab<n>"); the user view judges each client
     # apart. Without it the event stands for the user's one client (the user id).
     client: NotRequired[str]
+    # From the stream's request to its `ready` event, in ms: when the stream was asked for.
+    setup_ms: NotRequired[float]
 
 
 class DisconnectEvent(TypedDict):
@@ -118,7 +120,7 @@ Event = SendEvent | ConnectEvent | DisconnectEvent | NotificationEvent | ViewEve
 
 # The columns of the DataFrame read_events returns; a field an event type lacks is missing
 # (NaN/None). Fields outside this list are dropped on reading.
-FLOAT_COLUMNS = ("t", "ackedAt", "status", "attempts")
+FLOAT_COLUMNS = ("t", "ackedAt", "status", "attempts", "setup_ms")
 STRING_COLUMNS = (
     "type",
     "user",

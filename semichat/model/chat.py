@@ -88,7 +88,7 @@ class Tab:
                 if message not in self.seen:
                     self.seen.add(message)
                     if self.loaded:
-                        w.tally.view_s.append(w.env.now - sent_at)
+                        w.tally.view(w.env.now, sent_at)
             # Messages stored before the first read are history, not deliveries.
             self.loaded = True
 
@@ -120,11 +120,18 @@ def participants(
 class GroupCommit:
     """`batches.GroupCommit`: the first mark is written at once, with those submitted in the
     same loop iteration; marks that arrive meanwhile go out together in the next
-    BatchWriteItem (up to 25 a request)."""
+    BatchWriteItem (up to 25 a request).
 
-    def __init__(self, world: World, registry: bool = False) -> None:
+    `cycle`: the profile's operation holding the server's timing of the whole write cycle
+    (`batches.MARKS_COMMIT`), when the profile has it (a run's does): the window in which
+    the next write's marks gather. It holds the loop's turns that start the write's task
+    and hear it ended, which the request's latency does not. Without it (a profile of AWS,
+    or a run made before the server timed it), the request's latency and the modelled loop."""
+
+    def __init__(self, world: World, registry: bool = False, cycle: str | None = None) -> None:
         self.world = world
         self.registry = registry
+        self.cycle = cycle if cycle in world.profile.operations else None
         self.pending: list[simpy.Event] = []
         self.busy = False
 
@@ -144,7 +151,17 @@ class GroupCommit:
             batch, self.pending = self.pending[:MARKS_PER_BATCH], self.pending[MARKS_PER_BATCH:]
             units = len(batch) * write_units(self.world.record_bytes)
             self.world.units("dynamodb:BatchWriteItem", write=units, registry=self.registry)
-            yield from self.world.call("dynamodb:BatchWriteItem")
+            yield from self._cycle()
             for done in batch:
                 done.succeed()
         self.busy = False
+
+    def _cycle(self) -> Generator[Any, Any, None]:
+        w = self.world
+        if self.cycle is None:
+            yield from w.call("dynamodb:BatchWriteItem")
+            return
+        w.count("dynamodb:BatchWriteItem")
+        yield w.env.timeout(w.profile.draw_s(self.cycle, w.rng, w.quantile()))
+        # Its answer still takes the loop a turn, which the others' answers wait behind.
+        w.cpu.handle()

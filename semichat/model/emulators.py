@@ -1,9 +1,9 @@
 """The embedded backend's emulators, as SimPy resources: one moto process per service (DynamoDB,
 SQS), each serving every request of its service under one GIL.
 
-With `--validate`, a backend call holds its service's emulator (capacity 1, FIFO: a request
-needs about 1 ms of CPU, under the interpreter's 5 ms switch interval, so one runs to its end
-before the next) for the emulator's CPU per request of its service, measured by the run
+With `--validate --emulators`, a backend call holds its service's emulator (capacity 1, FIFO:
+a request needs about 1 ms of CPU, under the interpreter's 5 ms switch interval, so one runs to
+its end before the next) for the emulator's CPU per request of its service, measured by the run
 (its schedstat, `results.json` `backend.emulators`, over the requests the server counted). The
 rest of the call's measured latency is transit (the HTTP round trip, the server's client
 code), less the emulator's recent mean time in the model (queue and service), which the
@@ -15,6 +15,11 @@ woken at once (a socket ready, the GIL handed over) each count their wait for a 
 waits overlap: the 100-user runs' SQS emulators were runnable 1.12 to 1.52 times the wall
 clock, a FIFO server at over 100 % (docs/capacity.md). Taken as the share, that service time
 saturates the modelled emulator. The CPU alone is the least its queue can be.
+
+Off by default. It was the hypothesis for the loaded runs' bunched marks and did not explain
+them (counts moved within seed noise); on the 25 quiet chat runs of 7 December it put the
+model's `BatchWriteItem` count further from the run's in every one (docs/capacity.md). The
+server's measured latencies hold the emulators' queueing already.
 """
 
 from __future__ import annotations

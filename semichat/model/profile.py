@@ -64,9 +64,12 @@ def load_profile(path: str | Path) -> LatencyProfile:
     except (OSError, ValueError) as exc:
         raise ModelInputError(f"latency profile {path}: {exc}") from None
     try:
-        # Beyond the replay's operations: a client's HTTP overheads, and the long polls the
-        # server's counters tell apart (`.messages`, `.empty`: `aws/usage.py`).
-        parsed = parse_profile(doc, str(path), also=("http:", "sqs:ReceiveMessage."))
+        # Beyond the replay's operations: a client's HTTP overheads, the long polls the
+        # server's counters tell apart (`.messages`, `.empty`: `aws/usage.py`), and the
+        # marks' group-commit cycle (`aws/batches.py`).
+        parsed = parse_profile(
+            doc, str(path), also=("http:", "sqs:ReceiveMessage.", "dynamodb:BatchWriteItem.")
+        )
     except LatencyProfileError as exc:
         raise ModelInputError(str(exc)) from None
     return LatencyProfile(parsed.source, dict(parsed.operations))

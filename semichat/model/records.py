@@ -2,7 +2,8 @@
 
 `keep(run_dir, dest)` writes `results.json` trimmed to the parameters, the sends, the latency
 quantiles and the backend's counts (the per-message tables and Locust's rows dropped), and
-`client_percentiles.json` (sends' and history reads' client times): a few kilobytes instead of
+`client_percentiles.json` (sends' and history reads' client times, and latency after the
+warm-up, `steady.py`): a few kilobytes instead of
 the run's events, so the capacity notebook and the tests validate against committed runs.
 """
 
@@ -11,8 +12,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from semichat.model.opens import kept_record as opens_record
 from semichat.model.overheads import CLIENT_FILE, client_percentiles
-from semichat.model.validation import read_results
+from semichat.model.steady import kept_record, warmup_s
+from semichat.model.validation import read_results, run_inputs
 
 KEPT = ("params", "sends", "backend", "sqs_requests_per_user_minute")
 
@@ -25,5 +28,10 @@ def keep(run_dir: str | Path, dest: str | Path) -> Path:
     for level in ("wire", "user_view"):
         trimmed[level] = {"latency_ms": results[level]["latency_ms"]}
     (out / "results.json").write_text(json.dumps(trimmed, indent=1) + "\n")
-    (out / CLIENT_FILE).write_text(json.dumps(client_percentiles(path)) + "\n")
+    activity, _, window = run_inputs(results)
+    client = client_percentiles(path)
+    client["opens"] = opens_record(path)
+    if activity.chatting:
+        client["steady"] = kept_record(path, warmup_s(window.spawn_s, activity.send_interval_s))
+    (out / CLIENT_FILE).write_text(json.dumps(client) + "\n")
     return out

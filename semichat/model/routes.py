@@ -21,6 +21,7 @@ from typing import Any
 
 import simpy
 
+from semichat.aws.batches import REGISTRATIONS_COMMIT
 from semichat.model.chat import GroupCommit, Tab
 from semichat.model.inputs import PER_USER
 from semichat.model.world import PROCESS, USER, Notice, World
@@ -69,7 +70,7 @@ class Router:
         self.lookups: dict[int, simpy.Event] = {}
         self.registered: set[int] = set()
         # Registrations that arrive together share BatchWriteItems (`ConnectionRegistry`).
-        self.registrations = GroupCommit(world, registry=True)
+        self.registrations = GroupCommit(world, registry=True, cycle=REGISTRATIONS_COMMIT)
         if self.routing == "sharded":
             for shard in range(world.setup.shards):
                 self.queues[shard] = simpy.Store(world.env)
@@ -206,7 +207,7 @@ class Router:
         while w.env.now < until:
             got = yield from self._long_poll(self.queues[user], "user")
             for notice in got:
-                w.tally.wire_s.append(w.env.now - notice.sent_at)
+                w.tally.wire(w.env.now, notice.sent_at)
                 tab.notify(notice)
                 yield from w.call("sqs:DeleteMessage")
 
@@ -234,7 +235,7 @@ class Router:
                 for user in notice.recipients:
                     tabs = self.tabs.get(user, [])
                     if tabs:
-                        w.tally.wire_s.append(w.env.now - notice.sent_at)
+                        w.tally.wire(w.env.now, notice.sent_at)
                     for tab in tabs:
                         tab.notify(notice)
             if got:
@@ -244,7 +245,8 @@ class Router:
         w = self.world
         while True:
             yield w.env.timeout(w.setup.registry_refresh_s)
-            n = len(self.registered)
+            # Its users' entries and the process's own (`ConnectionRegistry.refresh`).
+            n = len(self.registered) + 1
             w.units("dynamodb:BatchWriteItem", write=n, registry=True)
             # BatchWriteItem bills per item; requests per 25 items, a user's share each.
             w.count("dynamodb:BatchWriteItem", "user", -(-n // REGISTRY_BATCH))

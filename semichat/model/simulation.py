@@ -7,6 +7,7 @@ from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any
 
+from semichat.aws.batches import MARKS_COMMIT
 from semichat.model.chat import Conversation, GroupCommit, Tab, message_item_bytes, participants
 from semichat.model.inputs import PER_USER, Activity, Setup
 from semichat.model.profile import HTTP_SEND, LatencyProfile
@@ -29,6 +30,9 @@ class Window:
     measure_from_s: float = 0.0
     # Users leave at the end (as a run's do); a steady window keeps them (costed per connect).
     close_at_end: bool = True
+    # With --validate: (user, s) when the run's user of that index opened its stream
+    # (`opens.py`); each starts then instead of by the spawn rule above.
+    opens: tuple[tuple[int, float], ...] = ()
 
     @property
     def end_s(self) -> float:
@@ -69,7 +73,7 @@ def simulate(
     world.message_bytes = message_item_bytes()
     world.record_bytes = RECORD_BYTES
     router = Router(world)
-    marks = GroupCommit(world)
+    marks = GroupCommit(world, cycle=MARKS_COMMIT)
     sends = [0]
     size = activity.conversation_size
     for first in range(0, activity.users, size):
@@ -101,7 +105,12 @@ def _user(
     env, rng, a = world.env, world.rng, world.activity
     # Locust starts users one after another over the spawn time; a group's first member
     # creates its conversation, the others wait for it (`ChatUser.join_conversation`).
-    if window.spawn_rate > 0:
+    # A replayed open (`Window.opens`) is when the run's user opened its stream, its
+    # conversation made already: the model's is made at once, and the stream opens then.
+    opens = dict(window.opens)
+    if user in opens:
+        pass
+    elif window.spawn_rate > 0:
         yield env.timeout(float(int(user // window.spawn_rate)))
     else:
         yield env.timeout(window.spawn_s * user / a.users)
@@ -110,6 +119,8 @@ def _user(
         yield from world.call("dynamodb:PutItem")
         conversation.ready.succeed()
     yield conversation.ready
+    if user in opens:
+        yield env.timeout(max(0.0, opens[user] - env.now))
     end = window.end_s
     for _ in range(a.tabs):
         tab = Tab(world, conversation)

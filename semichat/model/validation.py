@@ -21,6 +21,7 @@ from semichat.harness.run_record import RunRecordError, resolve_run_dir
 from semichat.model.cpu import measured_share
 from semichat.model.emulators import runnable_fraction, service_ms
 from semichat.model.inputs import Activity, ModelInputError, ProcessLimits, Setup
+from semichat.model.opens import stream_opens
 from semichat.model.overheads import client_percentiles, slowness_trace, with_overheads
 from semichat.model.profile import (
     DEFAULT_PROFILE,
@@ -30,7 +31,10 @@ from semichat.model.profile import (
     profile_from_results,
 )
 from semichat.model.simulation import SPAWN_S, Window, simulate
+from semichat.model.steady import QUANTILES, percentiles_ms, run_percentiles_ms, warmup_s
 from semichat.model.world import PROCESS, USER
+
+Samples = tuple[list[float], list[float]]  # latencies (s), their sends' starts (s)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ def run_inputs(results: dict[str, Any]) -> tuple[Activity, Setup, Window]:
     return activity, setup, window
 
 
+def with_opens(window: Window, run_dir: Path) -> Window:
+    """`window` starting each user when the run's opened its stream (`opens.py`), if known."""
+    opens = stream_opens(run_dir)
+    return replace(window, opens=tuple(sorted(opens.items()))) if opens else window
+
+
 def run_cpu_share(results: dict[str, Any]) -> float:
     """The share of a core the run's server got while runnable (`cpu.measured_share`)."""
     backend = results.get("backend") or {}
@@ -117,13 +127,15 @@ def validate(
     replications: int = 5,
     replay: bool = True,
     cpu_share: float | None = None,
-    emulators: bool = True,
+    emulators: bool = False,
 ) -> list[Row]:
     """`replay`: replay the run's slowness over time (`overheads.slowness_trace`).
     `cpu_share`: the server's share of a core (`model/cpu.py`); by default the run's own.
-    `emulators`: queue at the run's emulators (`model/emulators.py`) when it recorded them."""
+    `emulators`: queue at the run's emulators (`model/emulators.py`) when it recorded them; off
+    by default (`emulators.py` says why)."""
     path, results = read_results(run_dir)
     activity, setup, window = run_inputs(results)
+    window = with_opens(window, path)
     core = run_cpu_share(results) if cpu_share is None else cpu_share
     setup = replace(
         setup,
@@ -148,8 +160,8 @@ def validate(
     profile = with_overheads(profile, path, first.tally.send_s)
     counts: Counter[str] = Counter()
     units = np.zeros(2)
-    wire: list[float] = []
-    view: list[float] = []
+    wire: Samples = ([], [])
+    view: Samples = ([], [])
     send: list[float] = []
     sends = 0
     per_op_units: dict[str, Counter[str]] = {"read": Counter(), "write": Counter()}
@@ -160,21 +172,15 @@ def validate(
         units += (sim.tally.read_units, sim.tally.write_units)
         per_op_units["read"].update(sim.tally.read_units_by_op)
         per_op_units["write"].update(sim.tally.write_units_by_op)
-        wire += sim.tally.wire_s
-        view += sim.tally.view_s
+        wire[0].extend(sim.tally.wire_s)
+        wire[1].extend(sim.tally.wire_sent)
+        view[0].extend(sim.tally.view_s)
+        view[1].extend(sim.tally.view_sent)
         send += sim.tally.send_s
         sends += sim.sends
     backend = results["backend"]
     measured = backend["requests"]
-    rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
-    rows += [
-        Row(f"{n} emulator CPU (input, ms a request)", ms, None) for n, ms in setup.emulator_ms
-    ]
-    # Recorded, not an input: above 100 % when its threads' waits overlap (`emulators.py`).
-    rows += [
-        Row(f"{n} emulator runnable (% of the run)", 100 * f, None)
-        for n, f in runnable_fraction(results, window.duration_s + window.drain_s).items()
-    ]
+    rows = _input_rows(core, setup, results, window)
     rows.append(Row("sends", sends / replications, results.get("sends", {}).get("attempted")))
     client = client_percentiles(path)["send"]
     rows.append(Row("send p50 (ms)", _p(send, 50), client.get("50")))
@@ -185,11 +191,50 @@ def validate(
     rows.append(
         Row("dynamodb write units", units[1] / replications, backend["dynamodb_write_units"])
     )
-    for level, samples in (("wire", wire), ("user_view", view)):
+    rows += _latency_rows(
+        path, results, warmup_s(window.spawn_s, activity.send_interval_s), wire, view
+    )
+    return rows
+
+
+def _input_rows(core: float, setup: Setup, results: dict[str, Any], window: Window) -> list[Row]:
+    """The inputs measured from the run: the server's share of a core, the emulators' CPU."""
+    rows = [Row("server CPU share (input, % of a core)", 100 * core, None)]
+    rows += [
+        Row(f"{n} emulator CPU (input, ms a request)", ms, None) for n, ms in setup.emulator_ms
+    ]
+    # Recorded, not an input: above 100 % when its threads' waits overlap (`emulators.py`).
+    rows += [
+        Row(f"{n} emulator runnable (% of the run)", 100 * f, None)
+        for n, f in runnable_fraction(results, window.duration_s + window.drain_s).items()
+    ]
+    return rows
+
+
+def _latency_rows(
+    path: Path, results: dict[str, Any], from_s: float, wire: Samples, view: Samples
+) -> list[Row]:
+    """Latency after the warm-up, judged (`steady.py`); then the whole run's, for the record.
+    A run kept before the warm-up was counted is judged on its whole run."""
+    rows = []
+    measured_steady = run_percentiles_ms(path, from_s)
+    if measured_steady:
+        rows.append(Row("latency from (s after the start, input)", from_s, None))
+        for level, (samples, sent_at) in (("wire", wire), ("user_view", view)):
+            model_q = percentiles_ms(samples, sent_at, from_s)
+            for q in QUANTILES:
+                rows.append(
+                    Row(
+                        f"{level} p{q} (ms)",
+                        model_q.get(str(q), float("nan")),
+                        measured_steady.get(level, {}).get(str(q)),
+                    )
+                )
+    suffix = ", whole run" if measured_steady else ""
+    for level, (samples, _) in (("wire", wire), ("user_view", view)):
         got = results[level]["latency_ms"]
-        for q in (50, 99):
-            model = float(np.percentile(np.array(samples) * 1000, q)) if samples else float("nan")
-            rows.append(Row(f"{level} p{q} (ms)", model, got.get(f"p{q}")))
+        for q in QUANTILES:
+            rows.append(Row(f"{level} p{q}{suffix} (ms)", _p(samples, q), got.get(f"p{q}")))
     return rows
 
 

@@ -49,6 +49,9 @@ class Tally:
     )
     wire_s: list[float] = field(default_factory=list)
     view_s: list[float] = field(default_factory=list)
+    # The send start of each of those (s): latency after a run's warm-up (`model/steady.py`).
+    wire_sent: list[float] = field(default_factory=list)
+    view_sent: list[float] = field(default_factory=list)
     send_s: list[float] = field(default_factory=list)  # a send's time, as its client sees it
     # Per operation, each call's time held beyond its transit (the emulator's turn and the
     # loop's wait): what a second pass takes off the profile's draws (`World.held`).
@@ -74,6 +77,14 @@ class Tally:
         self.baseline_units = (self.read_units, self.write_units)
         self.baseline_registry = (self.registry_units[0], self.registry_units[1])
         self.wire_from, self.view_from = len(self.wire_s), len(self.view_s)
+
+    def wire(self, now: float, sent_at: float) -> None:
+        self.wire_s.append(now - sent_at)
+        self.wire_sent.append(sent_at)
+
+    def view(self, now: float, sent_at: float) -> None:
+        self.view_s.append(now - sent_at)
+        self.view_sent.append(sent_at)
 
     def measured(self, share: str) -> Counter[str]:
         out = Counter(self.requests[share])

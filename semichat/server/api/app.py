@@ -8,6 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
+from semichat.aws.batches import MARKS_COMMIT, REGISTRATIONS_COMMIT
 from semichat.aws.clients import open_clients
 from semichat.aws.latency import load_profile
 from semichat.aws.tables import ensure_tables
@@ -111,10 +112,19 @@ async def _aws(app: web.Application) -> AsyncIterator[None]:
             await ensure_tables(clients.dynamodb, settings.table_prefix)
         store = ChatStore(clients.dynamodb, settings.table_prefix)
         queues = _queues(clients.sqs, app[COUNTERS], app[NEMESIS])
-        router = make_router(settings, queues, store, app[DELIVERY])
+        usage = app[USAGE]
+        router = make_router(
+            settings,
+            queues,
+            store,
+            app[DELIVERY],
+            on_registration_cycle=lambda ms: usage.time(REGISTRATIONS_COMMIT, ms),
+        )
         app[CLIENTS] = clients
         app[ROUTER] = router
-        app[CHAT] = ChatService(store, router, settings)
+        app[CHAT] = ChatService(
+            store, router, settings, on_mark_cycle=lambda ms: usage.time(MARKS_COMMIT, ms)
+        )
         if isinstance(queues, FaultySqsQueues):
             queues.start()
         try:

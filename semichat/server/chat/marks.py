@@ -25,8 +25,8 @@ PutRecords = Callable[[list[dict[str, Any]]], Awaitable[None]]
 
 
 class NotifiedMarks:
-    def __init__(self, put: PutRecords) -> None:
-        self._commit: GroupCommit[dict[str, Any]] = GroupCommit(put)
+    def __init__(self, put: PutRecords, on_cycle: Callable[[float], None] | None = None) -> None:
+        self._commit: GroupCommit[dict[str, Any]] = GroupCommit(put, on_cycle=on_cycle)
 
     @property
     def requests(self) -> int:

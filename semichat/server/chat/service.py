@@ -90,9 +90,11 @@ class ChatService:
         router: NotificationRouter,
         settings: Settings,
         clock: Callable[[], float] = time.time,
+        on_mark_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self._store = store
-        self._marks = NotifiedMarks(store.put_records)
+        # `on_mark_cycle(ms)`: each marks write's cycle (`GroupCommit`), for the metrics.
+        self._marks = NotifiedMarks(store.put_records, on_mark_cycle)
         self._router = router
         self._settings = settings
         self._clock = clock

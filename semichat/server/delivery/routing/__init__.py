@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from semichat.server.delivery.routing.base import (
     Delivery,
     Notification,
@@ -50,11 +52,16 @@ def make_router(
     queues: SqsQueues,
     store: QueueDirectory,
     counters: DeliveryCounters | None = None,
+    on_registration_cycle: Callable[[float], None] | None = None,
 ) -> NotificationRouter:
+    """`on_registration_cycle(ms)`: the `instance` registry's group-commit cycles, timed."""
     try:
         cls = _ROUTERS[settings.routing]
     except KeyError:
         raise ValueError(
             f"unknown routing {settings.routing!r}; choose one of {router_names()}"
         ) from None
-    return cls(queues, store, settings, counters or DeliveryCounters())  # type: ignore[call-arg]
+    counters = counters or DeliveryCounters()
+    if cls is InstanceRouter:
+        return InstanceRouter(queues, store, settings, counters, on_registration_cycle)
+    return cls(queues, store, settings, counters)  # type: ignore[call-arg]

@@ -55,11 +55,14 @@ class InstanceRouter:
         store: QueueDirectory,
         settings: Settings,
         counters: DeliveryCounters | None = None,
+        on_registration_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self._queues = queues
         self._settings = settings
         self._counters = counters or DeliveryCounters()
-        self.registry = ConnectionRegistry(store.dynamodb, store.table_prefix, self._counters)
+        self.registry = ConnectionRegistry(
+            store.dynamodb, store.table_prefix, self._counters, on_cycle=on_registration_cycle
+        )
         self.instance_id = uuid.uuid4().hex[:12]
         self.queue_url = ""
         self._hub = LocalStreams(settings.wait_seconds, on_last_close=self._last_closed)

@@ -48,12 +48,16 @@ class ConnectionRegistry:
         table_prefix: str,
         counters: DeliveryCounters,
         clock: Callable[[], float] = time.time,
+        on_cycle: Callable[[float], None] | None = None,
     ) -> None:
         self._db = dynamodb
         self._table = table_names(table_prefix)[CONNECTIONS]
         self._counters = counters
         self._clock = clock
-        self._registrations: GroupCommit[dict[str, Any]] = GroupCommit(self._write_registrations)
+        # `on_cycle(ms)`: each registrations write's cycle (`GroupCommit`), for the metrics.
+        self._registrations: GroupCommit[dict[str, Any]] = GroupCommit(
+            self._write_registrations, on_cycle=on_cycle
+        )
 
     @staticmethod
     def _item(user_id: str, instance_id: str, queue_url: str, expires_at: float) -> dict:
