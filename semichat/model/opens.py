@@ -14,7 +14,7 @@ import json
 import re
 from pathlib import Path
 
-from semichat.model.overheads import CLIENT_FILE
+from semichat.model.overheads import CLIENT_FILE, run_events
 
 _INDEX = re.compile(r"-u(\d+)$")
 
@@ -30,11 +30,7 @@ def stream_opens(run_dir: Path) -> dict[int, float]:
             return {int(u): float(t) for u, t in pairs}
     if not (run_dir / "events").is_dir():
         return {}
-    from semichat.harness.run_record import read_run
-
-    events = read_run(run_dir).events
-    starts = events.loc[events["type"] == "run", "t"]
-    t0 = float(starts.min()) if len(starts) else float(events["t"].min())
+    events, t0 = run_events(run_dir)
     connects = events[events["type"] == "connect"]
     opens: dict[int, float] = {}
     for user, t, setup_ms in zip(

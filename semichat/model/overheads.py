@@ -15,7 +15,7 @@ import csv
 import json
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,9 @@ from semichat.model.profile import (
     LatencyProfile,
 )
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 PERCENTILES = (5, 25, 50, 75, 90, 95, 99)
 _LOCUST_COLUMNS = {"50": "50%", "75": "75%", "90": "90%", "95": "95%", "99": "99%"}
 
@@ -33,13 +36,18 @@ _LOCUST_COLUMNS = {"50": "50%", "75": "75%", "90": "90%", "95": "95%", "99": "99
 CLIENT_FILE = "client_percentiles.json"
 
 
-def _sends(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Each acknowledged send's start (s since the run's start) and time as its client saw it."""
+def run_events(run_dir: Path) -> tuple[pd.DataFrame, float]:
+    """A run's events and its start (its first `run` marker, else its first event)."""
     from semichat.harness.run_record import read_run
 
     events = read_run(run_dir).events
     starts = events.loc[events["type"] == "run", "t"]
-    t0 = float(starts.min()) if len(starts) else float(events["t"].min())
+    return events, float(starts.min()) if len(starts) else float(events["t"].min())
+
+
+def _sends(run_dir: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Each acknowledged send's start (s since the run's start) and time as its client saw it."""
+    events, t0 = run_events(run_dir)
     sends = events[(events["type"] == "send") & events["ackedAt"].notna()]
     took = ((sends["ackedAt"] - sends["t"]) * 1000).to_numpy(dtype=float)
     return (sends["t"] - t0).to_numpy(dtype=float), took

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from semichat.harness.checker.log import Level
-from semichat.model.overheads import CLIENT_FILE
+from semichat.model.overheads import CLIENT_FILE, run_events
 
 LEVELS: tuple[Level, ...] = ("wire", "user_view")
 QUANTILES = (50, 99)
@@ -53,11 +53,8 @@ def run_percentiles_ms(run_dir: Path, from_s: float) -> dict[str, dict[str, floa
     if not (run_dir / "events").is_dir():
         return {}
     from semichat.harness.checker import check_with_pairs
-    from semichat.harness.run_record import read_run
 
-    events = read_run(run_dir).events
-    starts = events.loc[events["type"] == "run", "t"]
-    t0 = float(starts.min()) if len(starts) else float(events["t"].min())
+    events, t0 = run_events(run_dir)
     tables = check_with_pairs(events)[1]
     out: dict[str, dict[str, float]] = {}
     for level in LEVELS:
