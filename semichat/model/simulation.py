@@ -108,11 +108,9 @@ def _user(
     # A replayed open (`Window.opens`) is when the run's user opened its stream, its
     # conversation made already: the model's is made at once, and the stream opens then.
     opens = dict(window.opens)
-    if user in opens:
-        pass
-    elif window.spawn_rate > 0:
+    if user not in opens and window.spawn_rate > 0:
         yield env.timeout(float(int(user // window.spawn_rate)))
-    else:
+    elif user not in opens:
         yield env.timeout(window.spawn_s * user / a.users)
     if user == conversation.members[0]:
         world.units("dynamodb:PutItem", write=1)
