@@ -49,3 +49,13 @@ def test_validate_judges_latency_after_the_warm_up_and_prints_the_whole_runs_bes
     assert rows["user_view p99 (ms)"].measured == kept["user_view"]["99"]
     whole = json.loads((KEPT / "results.json").read_text())["user_view"]["latency_ms"]["p99"]
     assert rows["user_view p99, whole run (ms)"].measured == whole
+
+
+def test_a_quantile_falling_to_zero_is_never_negative() -> None:
+    """A run's overheads (client time less modelled backend time, per percentile) can fall
+    between percentiles; interpolated down to 0 ms they rounded to -3.6e-15, and SimPy
+    refused the delay (a 1,000-user run's send overhead, these points)."""
+    from semichat.aws.latency import Distribution
+
+    points = {"5": 0.0, "25": 7.299394828871542, "50": 30.47586704392205, "75": 0.0}
+    assert Distribution.from_percentiles(points).quantile(75.0) == 0.0

@@ -78,10 +78,13 @@ class Distribution:
         return cls(tuple(pairs))
 
     def quantile(self, q: float) -> float:
-        """Milliseconds at percentile q (0..100): linear between points, flat above the last."""
+        """Milliseconds at percentile q (0..100): linear between points, flat above the last.
+        Never below 0: interpolating down to a 0 ms point can round to -3e-15 (a capacity
+        model's overheads, one difference per percentile, need not rise), and SimPy refuses
+        a negative delay."""
         for (q0, v0), (q1, v1) in pairwise(self.points):
             if q <= q1:
-                return v0 + (v1 - v0) * (q - q0) / (q1 - q0) if q1 > q0 else v1
+                return max(0.0, v0 + (v1 - v0) * (q - q0) / (q1 - q0) if q1 > q0 else v1)
         return self.points[-1][1]
 
     def sample(self, rng: random.Random) -> float:
