@@ -31,6 +31,7 @@ SIZES = (20, 50, 100)
 # In docs/capacity.md's order.
 STRATEGIES = ("per_user_queue", "preprovisioned", "fifo", "sharded", "instance")
 REPLICATIONS = 3  # as docs/capacity.md's tables
+REPEATS = 3  # 100-user runs per strategy: R-100, repeats/R-100-2, repeats/R-100-3
 CHAT_COLUMNS = (
     "sends",
     "sqs:SendMessage",
@@ -137,9 +138,6 @@ def docs_row(name: str, cpu_share: float | None = None, emulators: bool = False)
     return f"| {label} | {share} | {counts} | " + " | ".join(units) + " |"
 
 
-REPEATS = 3
-
-
 def repeats_table() -> str:
     """Per strategy, the model against each of its three 100-user chat runs, and what those
     runs measured: `BatchWriteItem` requests per send (the marks; `instance` adds its registry's)
@@ -186,8 +184,7 @@ def main() -> None:
     if not args.docs:
         print(readme_table())
         return
-    emulators = args.emulators
-    print("\n".join(docs_row(n, args.cpu_share, emulators) for n in args.docs))
+    print("\n".join(docs_row(n, args.cpu_share, args.emulators) for n in args.docs))
 
 
 if __name__ == "__main__":

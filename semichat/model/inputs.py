@@ -92,7 +92,7 @@ class Setup:
     # loaded one, measured from the run (`cpu.measured_share`), never fitted.
     cpu_ms_per_request: float = ProcessLimits.cpu_ms_per_request
     cpu_share: float = 1.0
-    # The embedded backend's emulators (`model/emulators.py`), with --validate only: per
+    # The embedded backend's emulators (`model/emulators.py`), with --validate --emulators: per
     # emulator, the services it serves ("dynamodb", "sqs", "dynamodb+sqs") and its time per
     # request in ms, measured from the run. Empty by default: AWS has no such queue.
     emulator_ms: tuple[tuple[str, float], ...] = ()

@@ -76,12 +76,15 @@ def simulate(
     marks = GroupCommit(world, cycle=MARKS_COMMIT)
     sends = [0]
     size = activity.conversation_size
+    opens = dict(window.opens)
     for first in range(0, activity.users, size):
         # The load generator's groups are always full: a last group short of users still
         # names `size` participants, and the missing ones get notifications (and queues).
         conversation = Conversation(tuple(range(first, first + size)), world.env.event())
         for user in range(first, min(first + size, activity.users)):
-            world.env.process(_user(world, router, marks, conversation, user, window, sends))
+            world.env.process(
+                _user(world, router, marks, conversation, user, window, sends, opens.get(user))
+            )
     if window.measure_from_s > 0:
         world.env.process(_baseline(world, window.measure_from_s))
     world.env.run(until=window.end_s)
@@ -101,24 +104,24 @@ def _user(
     user: int,
     window: Window,
     sends: list[int],
+    open_at: float | None = None,
 ) -> Generator[Any, Any, None]:
+    """`open_at`: when the run's user opened its stream (`Window.opens`), its conversation
+    made already: the model's is made at once, and the stream opens then."""
     env, rng, a = world.env, world.rng, world.activity
     # Locust starts users one after another over the spawn time; a group's first member
     # creates its conversation, the others wait for it (`ChatUser.join_conversation`).
-    # A replayed open (`Window.opens`) is when the run's user opened its stream, its
-    # conversation made already: the model's is made at once, and the stream opens then.
-    opens = dict(window.opens)
-    if user not in opens and window.spawn_rate > 0:
+    if open_at is None and window.spawn_rate > 0:
         yield env.timeout(float(int(user // window.spawn_rate)))
-    elif user not in opens:
+    elif open_at is None:
         yield env.timeout(window.spawn_s * user / a.users)
     if user == conversation.members[0]:
         world.units("dynamodb:PutItem", write=1)
         yield from world.call("dynamodb:PutItem")
         conversation.ready.succeed()
     yield conversation.ready
-    if user in opens:
-        yield env.timeout(max(0.0, opens[user] - env.now))
+    if open_at is not None:
+        yield env.timeout(max(0.0, open_at - env.now))
     end = window.end_s
     for _ in range(a.tabs):
         tab = Tab(world, conversation)

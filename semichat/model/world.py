@@ -103,7 +103,7 @@ class World:
         self.profile = profile
         self.tally = Tally()
         self.cpu = Cpu(self.env, setup.cpu_ms_per_request / 1000, setup.cpu_share)
-        # With --validate only: the run's emulators, by service (`model/emulators.py`).
+        # With --validate --emulators: the run's emulators, by service (`model/emulators.py`).
         self.emulators = emulators_by_service(self.env, setup.emulator_ms)
         self._means: dict[str, float] = {}  # each operation's mean latency in the profile, s
         # Per operation, sorted: the time a first pass held its calls beyond their transit
@@ -174,7 +174,7 @@ class World:
 
     def backend_s(self, operation: str, measured_s: float, held_s: float, u: float) -> float:
         """The backend's part of a latency the server measured: the server timed each call up
-        to its continuation running, so the wait for its loop (and, with --validate, the time
+        to its continuation running, so the wait for its loop (and, with --emulators, the time
         at the emulator) is in the profile already, and the model adds its own.
 
         With a first pass's held times (`held`), the one at the draw's quantile `u` is taken
