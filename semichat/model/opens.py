@@ -10,11 +10,10 @@ user when the run's user of the same index sent its first stream request.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from semichat.model.overheads import CLIENT_FILE, run_events
+from semichat.model.overheads import kept_field, run_events
 
 _INDEX = re.compile(r"-u(\d+)$")
 
@@ -23,11 +22,9 @@ def stream_opens(run_dir: Path) -> dict[int, float]:
     """User index (`<run tag>-w<worker>-u<index>`) -> its first stream request, in s since the
     run's start (the `connect` event's time less its setup time); from `client_percentiles.json`
     when the run was kept small with them, else from its events; empty when neither has them."""
-    kept = run_dir / CLIENT_FILE
-    if kept.is_file():
-        pairs = json.loads(kept.read_text()).get("opens")
-        if pairs is not None:
-            return {int(u): float(t) for u, t in pairs}
+    pairs = kept_field(run_dir, "opens")
+    if pairs is not None:
+        return {int(u): float(t) for u, t in pairs}
     if not (run_dir / "events").is_dir():
         return {}
     events, t0 = run_events(run_dir)

@@ -36,6 +36,12 @@ _LOCUST_COLUMNS = {"50": "50%", "75": "75%", "90": "90%", "95": "95%", "99": "99
 CLIENT_FILE = "client_percentiles.json"
 
 
+def kept_field(run_dir: Path, key: str) -> Any:
+    """`key` of a run kept small (`CLIENT_FILE`, `records.keep`); None without it."""
+    kept = run_dir / CLIENT_FILE
+    return json.loads(kept.read_text()).get(key) if kept.is_file() else None
+
+
 def run_events(run_dir: Path) -> tuple[pd.DataFrame, float]:
     """A run's events and its start (its first `run` marker, else its first event)."""
     from semichat.harness.run_record import read_run

@@ -13,14 +13,13 @@ comes from the run's start-up, not from the ratios; the whole run's figures are 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from semichat.harness.checker.log import Level
-from semichat.model.overheads import CLIENT_FILE, run_events
+from semichat.model.overheads import kept_field, run_events
 
 LEVELS: tuple[Level, ...] = ("wire", "user_view")
 QUANTILES = (50, 99)
@@ -45,11 +44,9 @@ def run_percentiles_ms(run_dir: Path, from_s: float) -> dict[str, dict[str, floa
     send start, delivered pairs only, as its results count them); from `client_percentiles.json`
     when the run was kept small (`records.keep`) with the same warm-up. Empty when neither has
     it (a run kept before the warm-up was counted)."""
-    kept = run_dir / CLIENT_FILE
-    if kept.is_file():
-        steady = json.loads(kept.read_text()).get("steady") or {}
-        if steady and abs(float(steady.get("from_s", -1)) - from_s) < 1e-9:
-            return {level: steady[level] for level in LEVELS if level in steady}
+    steady = kept_field(run_dir, "steady")
+    if steady and abs(float(steady.get("from_s", -1)) - from_s) < 1e-9:
+        return {level: steady[level] for level in LEVELS if level in steady}
     if not (run_dir / "events").is_dir():
         return {}
     from semichat.harness.checker import check_with_pairs
